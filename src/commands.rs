@@ -1,0 +1,285 @@
+//! The drivers behind the subcommands. Each returns an [`Outcome`] that `main` maps to the
+//! documented exit code.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+
+use crate::config::{parse_time, ConfigError, Settings, Source};
+use crate::cts::layout::{self, Classified, FileKind};
+use crate::discover::{self, Scope, Window};
+use crate::notify::JsonLines;
+use crate::pipeline::{self, Processor, Summary};
+use crate::store::{ListRequest, LocalStore, ObjectStore, S3Store};
+
+/// How a command ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Everything was processed.
+    Done,
+    /// Done, but some objects could not be listed, read or processed.
+    Partial,
+    /// Bad usage or configuration, or the source could not be reached.
+    Unusable(String),
+}
+
+impl Outcome {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Outcome::Done => 0,
+            Outcome::Partial => 1,
+            Outcome::Unusable(_) => 2,
+        }
+    }
+}
+
+impl From<ConfigError> for Outcome {
+    fn from(e: ConfigError) -> Self {
+        Outcome::Unusable(e.to_string())
+    }
+}
+
+/// Opens the store and proves it answers by listing one key under `CloudTraces/`.
+async fn open_source(s: &Settings) -> Result<Arc<dyn ObjectStore>, Outcome> {
+    let store: Arc<dyn ObjectStore> = match &s.source {
+        Source::Local { dir } => Arc::new(
+            LocalStore::open(dir)
+                .map_err(|e| Outcome::Unusable(format!("source directory {e}")))?,
+        ),
+        Source::S3 { .. } => Arc::new(S3Store::connect(&s.s3).await),
+    };
+    let probe = ListRequest {
+        prefix: format!("{}{}", s.source.prefix(), layout::ROOT),
+        delimiter: Some("/".into()),
+        cursor: None,
+        max_keys: Some(1),
+    };
+    store
+        .list_page(&probe)
+        .await
+        .map_err(|e| Outcome::Unusable(format!("cannot reach source {}: {e}", store.describe())))?;
+    Ok(store)
+}
+
+fn scope(s: &Settings) -> Scope {
+    Scope {
+        prefix: s.source.prefix().to_owned(),
+        regions: s.regions.clone(),
+        trackers: s.trackers.clone(),
+        services: s.services.clone(),
+    }
+}
+
+fn source_label(s: &Settings, store: &dyn ObjectStore) -> String {
+    format!(
+        "{}/{}",
+        store.describe().trim_end_matches('/'),
+        s.source.prefix()
+    )
+}
+
+/// `backfill --from --to`: every trace file delivered in the window.
+pub async fn backfill(s: Settings, from: &str, to: Option<&str>) -> Outcome {
+    let started = Instant::now();
+    let window = match (
+        parse_time("--from", from),
+        to.map(|t| parse_time("--to", t)),
+    ) {
+        (Ok(from), None) => Window {
+            from,
+            to: Utc::now(),
+        },
+        (Ok(from), Some(Ok(to))) => Window { from, to },
+        (Err(e), _) | (_, Some(Err(e))) => return e.into(),
+    };
+    if window.to <= window.from {
+        return Outcome::Unusable(format!(
+            "--to ({}) must be later than --from ({})",
+            window.to, window.from
+        ));
+    }
+    let store = match open_source(&s).await {
+        Ok(st) => st,
+        Err(o) => return o,
+    };
+    let mut sink = match JsonLines::open(&s.alerts) {
+        Ok(k) => k,
+        Err(e) => return Outcome::Unusable(format!("--alerts {:?}: {e}", s.alerts)),
+    };
+    let found = match discover::discover(store.clone(), &scope(&s), window, s.concurrency).await {
+        Ok(f) => f,
+        Err(e) => return Outcome::Unusable(e.to_string()),
+    };
+    tracing::info!(
+        files = found.traces.len(),
+        digests = found.digests.len(),
+        regions = %found.regions.join(","),
+        "window {} .. {}: {} trace files to process",
+        window.from,
+        window.to,
+        found.traces.len()
+    );
+    let proc = Arc::new(Processor {
+        rule: s.rule.clone(),
+        template: s.template.clone(),
+        max_file_size: s.max_decompressed_size,
+    });
+    let mut summary = Summary {
+        command: "backfill".into(),
+        source: source_label(&s, store.as_ref()),
+        ..Summary::default()
+    };
+    let run = pipeline::run(
+        store,
+        &found,
+        window,
+        proc,
+        s.concurrency,
+        &mut sink,
+        &mut summary,
+    )
+    .await;
+    summary.duration_seconds = started.elapsed().as_secs_f64();
+    if let Err(e) = run {
+        summary.errors += 1;
+        tracing::error!("writing alerts to {:?} failed: {e}", s.alerts);
+    }
+    finish(&s, &summary)
+}
+
+/// Logs the summary, writes it as JSON when asked, and decides the outcome.
+fn finish(s: &Settings, summary: &Summary) -> Outcome {
+    tracing::info!(
+        files = summary.files,
+        failed = summary.files_failed,
+        bytes = summary.bytes,
+        decompressed_bytes = summary.decompressed_bytes,
+        traces = summary.traces,
+        alarms = summary.alarms,
+        errors = summary.errors,
+        unrelated = summary.unrelated_objects,
+        seconds = format!("{:.3}", summary.duration_seconds),
+        "summary: {} files, {} traces, {} alarms, {} errors",
+        summary.files,
+        summary.traces,
+        summary.alarms,
+        summary.errors
+    );
+    if let Some(path) = &s.summary_json {
+        let written = serde_json::to_vec_pretty(summary)
+            .map_err(std::io::Error::other)
+            .and_then(|json| std::fs::write(path, json));
+        if let Err(e) = written {
+            tracing::error!("--summary-json {}: {e}", path.display());
+            return Outcome::Partial;
+        }
+    }
+    if summary.errors > 0 {
+        Outcome::Partial
+    } else {
+        Outcome::Done
+    }
+}
+
+/// `check`: the configuration is valid and the source answers; print what is there.
+pub async fn check(s: Settings) -> Outcome {
+    let store = match open_source(&s).await {
+        Ok(st) => st,
+        Err(o) => return o,
+    };
+    println!("source: {} (reachable)", source_label(&s, store.as_ref()));
+    println!(
+        "rule: alarm on {} from outside {} allow-list entr{}",
+        s.actions.join(", "),
+        s.allow_entries,
+        if s.allow_entries == 1 { "y" } else { "ies" }
+    );
+    let regions = match &s.regions {
+        Some(r) => r.clone(),
+        None => match discover::list_regions(store.as_ref(), s.source.prefix()).await {
+            Ok(r) => r,
+            Err(e) => return Outcome::Unusable(e.to_string()),
+        },
+    };
+    if regions.is_empty() {
+        println!(
+            "regions: none found under {}{}",
+            s.source.prefix(),
+            layout::ROOT
+        );
+        return Outcome::Done;
+    }
+    println!("regions: {}", regions.join(", "));
+    let root = format!("{}{}", s.source.prefix(), layout::ROOT);
+    let mut newest: Option<(DateTime<Utc>, String)> = None;
+    for region in &regions {
+        let day = match newest_day(store.as_ref(), &format!("{root}{region}/")).await {
+            Ok(Some(d)) => d,
+            Ok(None) => {
+                println!("{region}: no day folders");
+                continue;
+            }
+            Err(e) => return Outcome::Unusable(format!("listing {root}{region}/: {e}")),
+        };
+        let page = match store.list_all(&day, None).await {
+            Ok(p) => p,
+            Err(e) => return Outcome::Unusable(format!("listing {day}: {e}")),
+        };
+        let mut trackers = BTreeSet::new();
+        let mut services = BTreeSet::new();
+        for obj in &page.objects {
+            let Some(rel) = obj.key.strip_prefix(&root) else {
+                continue;
+            };
+            if let Classified::File(f) = layout::classify(rel) {
+                trackers.insert(f.tracker.clone());
+                if let Some(sv) = &f.service {
+                    services.insert(sv.clone());
+                }
+                if f.kind == FileKind::Trace && newest.as_ref().is_none_or(|(t, _)| f.time > *t) {
+                    newest = Some((f.time, obj.key.clone()));
+                }
+            }
+        }
+        println!(
+            "{region}: newest day {}; trackers: {}; services: {}",
+            day.strip_prefix(&format!("{root}{region}/"))
+                .unwrap_or(&day)
+                .trim_end_matches('/'),
+            trackers.into_iter().collect::<Vec<_>>().join(", "),
+            services.into_iter().collect::<Vec<_>>().join(", ")
+        );
+    }
+    match newest {
+        Some((t, key)) => println!("newest trace file: {key} ({})", crate::alert::rfc3339(t)),
+        None => println!("newest trace file: none found"),
+    }
+    Outcome::Done
+}
+
+/// The prefix of the newest `<Y>/<M>/<D>/` folder under a region, comparing numbers (so
+/// `10` is newer than `9`, padded or not).
+async fn newest_day(
+    store: &dyn ObjectStore,
+    region_prefix: &str,
+) -> Result<Option<String>, crate::store::StoreError> {
+    let mut prefix = region_prefix.to_owned();
+    for _level in 0..3 {
+        let page = store.list_all(&prefix, Some("/")).await?;
+        let best = page
+            .common_prefixes
+            .iter()
+            .filter_map(|p| {
+                let name = p.strip_prefix(&prefix)?.trim_end_matches('/');
+                name.parse::<u32>().ok().map(|n| (n, p.clone()))
+            })
+            .max();
+        match best {
+            Some((_, p)) => prefix = p,
+            None => return Ok(None),
+        }
+    }
+    Ok(Some(prefix))
+}

@@ -1,0 +1,560 @@
+//! Typed, validated settings: TOML file < environment < flags, resolved once at start.
+//! Every error names the setting (and where its value came from) and the value.
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use clap::parser::ValueSource;
+use clap::ArgMatches;
+use serde::Deserialize;
+
+use crate::alert::Template;
+use crate::allowlist::{split_list, AllowList};
+use crate::cli::GlobalArgs;
+use crate::cts::layout;
+use crate::detect::Rule;
+use crate::notify::AlertDest;
+use crate::store::S3Options;
+
+pub const DEFAULT_CONCURRENCY: usize = 16;
+pub const DEFAULT_MAX_DECOMPRESSED: u64 = 1 << 30;
+pub const DEFAULT_ACTIONS: &[&str] = &["login", "logout"];
+/// The allow-list variable of the original FunctionGraph function.
+pub const LEGACY_ALLOW_ENV: &str = "IP";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config file {path}: {reason}")]
+    File { path: String, reason: String },
+    #[error("{setting}: {reason}")]
+    Invalid { setting: String, reason: String },
+    #[error("no source given: set --source, CTSGUARD_SOURCE or `source` in the config file (s3://bucket[/prefix] or a directory)")]
+    NoSource,
+}
+
+fn invalid(setting: impl Into<String>, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        setting: setting.into(),
+        reason: reason.into(),
+    }
+}
+
+/// A list in the config file: `"a,b"` or `["a", "b"]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum StrList {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl StrList {
+    fn joined(&self) -> String {
+        match self {
+            StrList::One(s) => s.clone(),
+            StrList::Many(v) => v.join(","),
+        }
+    }
+}
+
+/// An integer number of bytes or a string such as "1GiB".
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum SizeValue {
+    Bytes(u64),
+    Text(String),
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    source: Option<String>,
+    regions: Option<StrList>,
+    trackers: Option<StrList>,
+    services: Option<StrList>,
+    allow: Option<StrList>,
+    actions: Option<StrList>,
+    alerts: Option<String>,
+    message_template: Option<String>,
+    concurrency: Option<usize>,
+    max_decompressed_size: Option<SizeValue>,
+    summary_json: Option<PathBuf>,
+    s3: Option<S3FileConfig>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct S3FileConfig {
+    endpoint: Option<String>,
+    region: Option<String>,
+    path_style: Option<bool>,
+    profile: Option<String>,
+    access_key_id: Option<String>,
+    secret_access_key: Option<String>,
+    session_token: Option<String>,
+}
+
+/// Where the CTS files are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    S3 { bucket: String, prefix: String },
+    Local { dir: PathBuf },
+}
+
+impl Source {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        if let Some(rest) = s.strip_prefix("s3://").or_else(|| s.strip_prefix("obs://")) {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            if bucket.is_empty() {
+                return Err("no bucket name after s3://".into());
+            }
+            let mut prefix = prefix.trim_matches('/').to_owned();
+            // Accept a URL that points at CloudTraces/ itself.
+            if prefix == layout::ROOT.trim_end_matches('/') {
+                prefix.clear();
+            } else if let Some(p) =
+                prefix.strip_suffix(&format!("/{}", layout::ROOT.trim_end_matches('/')))
+            {
+                prefix = p.to_owned();
+            }
+            if !prefix.is_empty() {
+                prefix.push('/');
+            }
+            return Ok(Source::S3 {
+                bucket: bucket.to_owned(),
+                prefix,
+            });
+        }
+        if s.contains("://") && !s.starts_with("file://") {
+            return Err(
+                "expected s3://bucket[/prefix], obs://..., file://DIR or a directory path".into(),
+            );
+        }
+        let path = Path::new(s.strip_prefix("file://").unwrap_or(s));
+        if path.as_os_str().is_empty() {
+            return Err("empty path".into());
+        }
+        // Accept a directory that is the CloudTraces/ folder itself.
+        let dir = match path.file_name() {
+            Some(n) if n == layout::ROOT.trim_end_matches('/') => {
+                path.parent().unwrap_or(Path::new(".")).to_path_buf()
+            }
+            _ => path.to_path_buf(),
+        };
+        Ok(Source::Local { dir })
+    }
+
+    /// The path prefix before `CloudTraces/` inside the store.
+    pub fn prefix(&self) -> &str {
+        match self {
+            Source::S3 { prefix, .. } => prefix,
+            Source::Local { .. } => "",
+        }
+    }
+}
+
+/// Everything a command needs, validated.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub source: Source,
+    pub s3: S3Options,
+    pub regions: Option<Vec<String>>,
+    pub trackers: Option<Vec<String>>,
+    pub services: Option<Vec<String>>,
+    pub rule: Rule,
+    pub allow_entries: usize,
+    pub actions: Vec<String>,
+    pub alerts: AlertDest,
+    pub template: Template,
+    pub concurrency: usize,
+    pub max_decompressed_size: u64,
+    pub summary_json: Option<PathBuf>,
+}
+
+/// A value and a human name of where it came from, for error messages.
+struct Val<T> {
+    value: T,
+    origin: String,
+}
+
+/// Picks the flag/environment value (clap already ordered those two) or else the file's.
+fn pick<T>(
+    m: &ArgMatches,
+    id: &str,
+    flag: Option<T>,
+    file: Option<T>,
+    file_key: &str,
+    file_path: &str,
+) -> Option<Val<T>> {
+    if let Some(value) = flag {
+        let origin = match m.value_source(id) {
+            // The env names follow one pattern (see cli.rs): CTSGUARD_<ID>.
+            Some(ValueSource::EnvVariable) => format!("CTSGUARD_{}", id.to_ascii_uppercase()),
+            _ => format!("--{}", id.replace('_', "-")),
+        };
+        return Some(Val { value, origin });
+    }
+    file.map(|value| Val {
+        value,
+        origin: format!("`{file_key}` in {file_path}"),
+    })
+}
+
+fn list(v: Option<Val<String>>) -> Option<Vec<String>> {
+    v.map(|v| split_list(&v.value).map(str::to_owned).collect::<Vec<_>>())
+        .filter(|l| !l.is_empty())
+}
+
+impl Settings {
+    /// Resolves the settings from the parsed command line (which already merged the
+    /// environment), the legacy environment and the config file.
+    pub fn resolve(g: &GlobalArgs, m: &ArgMatches) -> Result<Self, ConfigError> {
+        let (file, path) = match &g.config {
+            Some(p) => (load_file(p)?, p.display().to_string()),
+            None => (FileConfig::default(), String::new()),
+        };
+        let s3f = file.s3.unwrap_or_default();
+        let fp = path.as_str();
+
+        let source = pick(m, "source", g.source.clone(), file.source, "source", fp)
+            .ok_or(ConfigError::NoSource)?;
+        let source_parsed = Source::parse(&source.value)
+            .map_err(|r| invalid(&source.origin, format!("{:?}: {r}", source.value)))?;
+
+        let endpoint = pick(
+            m,
+            "endpoint",
+            g.endpoint.clone(),
+            s3f.endpoint,
+            "s3.endpoint",
+            fp,
+        );
+        if let Some(e) = &endpoint {
+            let ok = url::Url::parse(&e.value)
+                .map(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+                .unwrap_or(false);
+            if !ok {
+                return Err(invalid(
+                    &e.origin,
+                    format!(
+                        "{:?} is not an http(s) URL such as https://obs.eu-de.otc.t-systems.com",
+                        e.value
+                    ),
+                ));
+            }
+        }
+        let path_style = pick(
+            m,
+            "path_style",
+            g.path_style,
+            s3f.path_style,
+            "s3.path_style",
+            fp,
+        )
+        .map(|v| v.value)
+        .unwrap_or(false);
+        let s3_region = pick(
+            m,
+            "s3_region",
+            g.s3_region.clone(),
+            s3f.region,
+            "s3.region",
+            fp,
+        );
+        let bucket = match &source_parsed {
+            Source::S3 { bucket, .. } => bucket.clone(),
+            Source::Local { .. } => String::new(),
+        };
+        let s3 = S3Options {
+            bucket,
+            endpoint: endpoint.map(|v| v.value),
+            region: s3_region.map(|v| v.value),
+            path_style,
+            profile: s3f.profile,
+            access_key_id: s3f.access_key_id,
+            secret_access_key: s3f.secret_access_key,
+            session_token: s3f.session_token,
+        };
+        if s3.access_key_id.is_some() != s3.secret_access_key.is_some() {
+            return Err(invalid(
+                format!("[s3] in {fp}"),
+                "access_key_id and secret_access_key must be given together",
+            ));
+        }
+
+        let join = |l: Option<StrList>| l.map(|l| l.joined());
+        let regions = list(pick(
+            m,
+            "regions",
+            g.regions.clone(),
+            join(file.regions),
+            "regions",
+            fp,
+        ));
+        let trackers = list(pick(
+            m,
+            "trackers",
+            g.trackers.clone(),
+            join(file.trackers),
+            "trackers",
+            fp,
+        ));
+        let services = list(pick(
+            m,
+            "services",
+            g.services.clone(),
+            join(file.services),
+            "services",
+            fp,
+        ));
+        for (name, l) in [
+            ("regions", &regions),
+            ("trackers", &trackers),
+            ("services", &services),
+        ] {
+            if let Some(bad) = l.iter().flatten().find(|x| x.contains('/')) {
+                return Err(invalid(
+                    name,
+                    format!("{bad:?}: a folder name cannot contain '/'"),
+                ));
+            }
+        }
+
+        // The legacy `IP` variable ranks with the environment, below the flag and CTSGUARD_ALLOW.
+        let allow = pick(m, "allow", g.allow.clone(), None, "allow", fp)
+            .or_else(|| {
+                std::env::var(LEGACY_ALLOW_ENV).ok().map(|value| Val {
+                    value,
+                    origin: format!("{LEGACY_ALLOW_ENV} (legacy variable)"),
+                })
+            })
+            .or_else(|| {
+                join(file.allow).map(|value| Val {
+                    value,
+                    origin: format!("`allow` in {fp}"),
+                })
+            });
+        let (allow_list, allow_origin) = match &allow {
+            Some(v) => (
+                AllowList::parse(&[v.value.as_str()])
+                    .map_err(|e| invalid(&v.origin, e.to_string()))?,
+                v.origin.clone(),
+            ),
+            None => (AllowList::default(), String::new()),
+        };
+        if allow_list.is_empty() {
+            tracing::warn!(
+                "the allow-list is empty{}: every watched action will raise an alarm",
+                if allow_origin.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({allow_origin})")
+                }
+            );
+        }
+
+        let actions = list(pick(
+            m,
+            "actions",
+            g.actions.clone(),
+            join(file.actions),
+            "actions",
+            fp,
+        ))
+        .unwrap_or_else(|| DEFAULT_ACTIONS.iter().map(|s| (*s).to_owned()).collect());
+
+        let alerts = pick(m, "alerts", g.alerts.clone(), file.alerts, "alerts", fp)
+            .map(|v| AlertDest::parse(&v.value))
+            .unwrap_or(AlertDest::Stdout);
+
+        let template = match pick(
+            m,
+            "message_template",
+            g.message_template.clone(),
+            file.message_template,
+            "message_template",
+            fp,
+        ) {
+            Some(v) => Template::parse(&v.value).map_err(|e| invalid(&v.origin, e.to_string()))?,
+            None => Template::parse("default")
+                .map_err(|e| invalid("message_template", e.to_string()))?,
+        };
+
+        let concurrency = match pick(
+            m,
+            "concurrency",
+            g.concurrency,
+            file.concurrency,
+            "concurrency",
+            fp,
+        ) {
+            Some(v) if v.value == 0 || v.value > 1024 => {
+                return Err(invalid(
+                    &v.origin,
+                    format!("{} is out of range (1 to 1024)", v.value),
+                ))
+            }
+            Some(v) => v.value,
+            None => DEFAULT_CONCURRENCY,
+        };
+
+        let size_flag = g.max_decompressed_size.clone().map(SizeValue::Text);
+        let max_decompressed_size = match pick(
+            m,
+            "max_decompressed_size",
+            size_flag,
+            file.max_decompressed_size,
+            "max_decompressed_size",
+            fp,
+        ) {
+            Some(v) => parse_size(&v.value).map_err(|r| invalid(&v.origin, r))?,
+            None => DEFAULT_MAX_DECOMPRESSED,
+        };
+
+        let summary_json = pick(
+            m,
+            "summary_json",
+            g.summary_json.clone(),
+            file.summary_json,
+            "summary_json",
+            fp,
+        )
+        .map(|v| v.value);
+
+        Ok(Settings {
+            source: source_parsed,
+            s3,
+            regions,
+            trackers,
+            services,
+            rule: Rule::new(&actions, allow_list.clone()),
+            allow_entries: allow_list.len(),
+            actions,
+            alerts,
+            template,
+            concurrency,
+            max_decompressed_size,
+            summary_json,
+        })
+    }
+}
+
+fn load_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    toml::from_str(&text).map_err(|e| ConfigError::File {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })
+}
+
+fn parse_size(v: &SizeValue) -> Result<u64, String> {
+    let n = match v {
+        SizeValue::Bytes(n) => *n,
+        SizeValue::Text(s) => s
+            .trim()
+            .parse::<bytesize::ByteSize>()
+            .map_err(|e| format!("{s:?} is not a size such as 1GiB or 500MB: {e}"))?
+            .as_u64(),
+    };
+    if n == 0 {
+        return Err("must be larger than 0".into());
+    }
+    Ok(n)
+}
+
+/// Parses a window bound: RFC 3339, `YYYY-MM-DDTHH:MM:SS` (UTC) or `YYYY-MM-DD` (UTC midnight).
+pub fn parse_time(setting: &str, s: &str) -> Result<DateTime<Utc>, ConfigError> {
+    let t = s.trim();
+    if let Ok(d) = DateTime::parse_from_rfc3339(t) {
+        return Ok(d.with_timezone(&Utc));
+    }
+    if let Ok(n) = NaiveDateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S") {
+        return Ok(n.and_utc());
+    }
+    if let Ok(d) = NaiveDate::parse_from_str(t, "%Y-%m-%d") {
+        if let Some(n) = d.and_hms_opt(0, 0, 0) {
+            return Ok(n.and_utc());
+        }
+    }
+    Err(invalid(
+        setting,
+        format!("{s:?} is not a time: use RFC 3339 (2026-09-30T12:00:00Z) or YYYY-MM-DD (UTC)"),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sources() {
+        assert_eq!(
+            Source::parse("s3://b/some/prefix/").unwrap(),
+            Source::S3 {
+                bucket: "b".into(),
+                prefix: "some/prefix/".into()
+            }
+        );
+        assert_eq!(
+            Source::parse("obs://b").unwrap(),
+            Source::S3 {
+                bucket: "b".into(),
+                prefix: String::new()
+            }
+        );
+        assert_eq!(
+            Source::parse("s3://b/p/CloudTraces").unwrap(),
+            Source::S3 {
+                bucket: "b".into(),
+                prefix: "p/".into()
+            }
+        );
+        assert_eq!(
+            Source::parse("file:///data/bucket").unwrap(),
+            Source::Local {
+                dir: "/data/bucket".into()
+            }
+        );
+        assert_eq!(
+            Source::parse("fixtures/bucket/CloudTraces").unwrap(),
+            Source::Local {
+                dir: "fixtures/bucket".into()
+            }
+        );
+        assert!(Source::parse("s3://").is_err());
+        assert!(Source::parse("http://x/y").is_err());
+    }
+
+    #[test]
+    fn times() {
+        assert_eq!(
+            parse_time("--from", "2026-09-30").unwrap().to_rfc3339(),
+            "2026-09-30T00:00:00+00:00"
+        );
+        assert_eq!(
+            parse_time("--from", "2026-09-30T12:00:00+02:00")
+                .unwrap()
+                .to_rfc3339(),
+            "2026-09-30T10:00:00+00:00"
+        );
+        let e = parse_time("--to", "2026-13-01").unwrap_err().to_string();
+        assert!(e.starts_with("--to: \"2026-13-01\""), "{e}");
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(
+            parse_size(&SizeValue::Text("1GiB".into())).unwrap(),
+            1 << 30
+        );
+        assert_eq!(
+            parse_size(&SizeValue::Text("512 KiB".into())).unwrap(),
+            512 << 10
+        );
+        assert_eq!(parse_size(&SizeValue::Bytes(1000)).unwrap(), 1000);
+        assert!(parse_size(&SizeValue::Text("lots".into())).is_err());
+        assert!(parse_size(&SizeValue::Bytes(0)).is_err());
+    }
+}

@@ -1,0 +1,3 @@
+//! The CTS formats, pure and I/O-free: where files are, what trace files hold.
+pub mod layout;
+pub mod trace;

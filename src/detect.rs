@@ -1,0 +1,150 @@
+//! The rule: every trace whose action is watched and whose source IP is not allow-listed
+//! raises an alert. A watched action with an empty, missing or unreadable source IP is
+//! alerted too, with that reason: it is never taken as allowed.
+
+use std::net::IpAddr;
+
+use crate::allowlist::{parse_source_ip, AllowList};
+use crate::cts::trace::Trace;
+
+/// Name of the rule in alerts, stable for downstream filters.
+pub const RULE_UNLISTED_IP: &str = "unlisted-source-ip";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    /// The address is outside the allow-list.
+    UnlistedIp,
+    /// The trace has no source IP (absent, null or empty).
+    MissingIp,
+    /// The source IP cannot be read as an address.
+    InvalidIp,
+}
+
+/// A match of the rule on one trace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub reason: Reason,
+    pub ip: Option<IpAddr>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Rule {
+    /// Lower-case action names (`trace_name`), compared case-insensitively.
+    actions: Vec<String>,
+    allow: AllowList,
+}
+
+impl Rule {
+    pub fn new(actions: &[String], allow: AllowList) -> Self {
+        Rule {
+            actions: actions.iter().map(|a| a.to_ascii_lowercase()).collect(),
+            allow,
+        }
+    }
+
+    pub fn watches(&self, action: &str) -> bool {
+        self.actions.iter().any(|a| a.eq_ignore_ascii_case(action))
+    }
+
+    /// The finding for `trace`, if the rule matches it.
+    pub fn check(&self, trace: &Trace<'_>) -> Option<Finding> {
+        let action = trace.trace_name.as_deref()?;
+        if !self.watches(action) {
+            return None;
+        }
+        let raw = trace.source_ip.as_deref().map(str::trim).unwrap_or("");
+        if raw.is_empty() {
+            return Some(Finding {
+                reason: Reason::MissingIp,
+                ip: None,
+            });
+        }
+        match parse_source_ip(raw) {
+            None => Some(Finding {
+                reason: Reason::InvalidIp,
+                ip: None,
+            }),
+            Some(ip) if self.allow.contains(ip) => None,
+            Some(ip) => Some(Finding {
+                reason: Reason::UnlistedIp,
+                ip: Some(ip),
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::borrow::Cow;
+
+    fn trace<'a>(name: &'a str, ip: Option<&'a str>) -> Trace<'a> {
+        Trace {
+            trace_name: Some(Cow::Borrowed(name)),
+            source_ip: ip.map(Cow::Borrowed),
+            ..Trace::default()
+        }
+    }
+
+    fn rule(allow: &str) -> Rule {
+        Rule::new(
+            &["login".into(), "logout".into()],
+            AllowList::parse(&[allow]).unwrap(),
+        )
+    }
+
+    #[test]
+    fn the_four_defects_of_the_sample_are_absent() {
+        let r = rule("192.168.1.1");
+        // 1. logout is watched, not rejected.
+        assert_eq!(
+            r.check(&trace("logout", Some("8.8.8.8"))).map(|f| f.reason),
+            Some(Reason::UnlistedIp)
+        );
+        // 2. listed IPs are allowed, unlisted ones alarm.
+        assert_eq!(r.check(&trace("login", Some("192.168.1.1"))), None);
+        // 3. no substring matching; an empty IP does not match everything.
+        assert!(r.check(&trace("login", Some("192.168.1.10"))).is_some());
+        assert_eq!(
+            r.check(&trace("login", Some(""))).map(|f| f.reason),
+            Some(Reason::MissingIp)
+        );
+    }
+
+    #[test]
+    fn actions_compare_case_insensitively_and_others_are_ignored() {
+        let r = rule("10.0.0.0/8");
+        assert!(r.check(&trace("LOGIN", Some("8.8.8.8"))).is_some());
+        assert!(r.check(&trace("Logout", Some("8.8.8.8"))).is_some());
+        assert_eq!(r.check(&trace("loginFailed", Some("8.8.8.8"))), None);
+        assert_eq!(r.check(&trace("createUser", Some("8.8.8.8"))), None);
+    }
+
+    #[test]
+    fn missing_and_invalid_ips_alarm() {
+        let r = rule("10.0.0.0/8");
+        assert_eq!(
+            r.check(&trace("login", None)).map(|f| f.reason),
+            Some(Reason::MissingIp)
+        );
+        assert_eq!(
+            r.check(&trace("login", Some("  "))).map(|f| f.reason),
+            Some(Reason::MissingIp)
+        );
+        assert_eq!(
+            r.check(&trace("login", Some("not-an-ip")))
+                .map(|f| f.reason),
+            Some(Reason::InvalidIp)
+        );
+    }
+
+    #[test]
+    fn ipv6_and_mapped_addresses() {
+        let r = rule("10.0.0.0/8,2001:db8::/32");
+        assert_eq!(r.check(&trace("login", Some("::ffff:10.1.1.1"))), None);
+        assert_eq!(r.check(&trace("login", Some("2001:db8::5"))), None);
+        assert!(r.check(&trace("login", Some("::ffff:8.8.8.8"))).is_some());
+        assert!(r.check(&trace("login", Some("2a00::1"))).is_some());
+    }
+}

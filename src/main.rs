@@ -1,0 +1,50 @@
+//! Thin entry point: parse the command line, resolve the settings, run a command, map the
+//! outcome to an exit code.
+
+use std::process::ExitCode;
+
+use clap::{CommandFactory, FromArgMatches};
+use ctsguard::cli::{Cli, Command};
+use ctsguard::commands::{self, Outcome};
+use ctsguard::config::Settings;
+use tracing_subscriber::EnvFilter;
+
+fn main() -> ExitCode {
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => e.exit(),
+    };
+    let filter = EnvFilter::try_new(&cli.global.log).unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+
+    let settings = match Settings::resolve(&cli.global, &matches) {
+        Ok(s) => s,
+        Err(e) => return report(Outcome::Unusable(e.to_string())),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => return report(Outcome::Unusable(format!("cannot start the runtime: {e}"))),
+    };
+    let outcome = runtime.block_on(async {
+        match &cli.command {
+            Command::Backfill(a) => commands::backfill(settings, &a.from, a.to.as_deref()).await,
+            Command::Check => commands::check(settings).await,
+        }
+    });
+    report(outcome)
+}
+
+fn report(outcome: Outcome) -> ExitCode {
+    if let Outcome::Unusable(msg) = &outcome {
+        eprintln!("error: {msg}");
+    }
+    ExitCode::from(outcome.exit_code())
+}

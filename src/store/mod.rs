@@ -1,0 +1,161 @@
+//! Object storage: one small trait, one backend per file (S3 and a local directory).
+//!
+//! Keys are always `/`-separated and relative to the bucket (S3) or the root directory (local).
+//! Both backends pass the same conformance suite (`tests/store_conformance.rs`).
+
+mod local;
+mod s3;
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+pub use local::LocalStore;
+pub use s3::{S3Options, S3Store};
+
+/// One object as a listing reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectMeta {
+    pub key: String,
+    pub size: u64,
+    /// Entity tag without quotes, when the backend has one.
+    pub etag: Option<String>,
+}
+
+/// One page of a listing.
+#[derive(Debug, Clone, Default)]
+pub struct ListPage {
+    pub objects: Vec<ObjectMeta>,
+    /// Folder-like prefixes (ending in the delimiter) when a delimiter was given.
+    pub common_prefixes: Vec<String>,
+    /// Where the next page starts; `None` when this was the last page.
+    pub next: Option<ListCursor>,
+}
+
+/// Position to resume a listing from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListCursor {
+    /// An opaque continuation token from the server.
+    Token(String),
+    /// Continue with the keys strictly after this one (the `start-after` fallback).
+    After(String),
+}
+
+/// What a listing asks for.
+#[derive(Debug, Clone, Default)]
+pub struct ListRequest {
+    pub prefix: String,
+    pub delimiter: Option<String>,
+    pub cursor: Option<ListCursor>,
+    /// Page size; the backend's default (1000 on S3) when `None`.
+    pub max_keys: Option<u32>,
+}
+
+/// A downloaded object.
+#[derive(Debug, Clone)]
+pub struct GetOutput {
+    pub body: Bytes,
+    pub etag: Option<String>,
+    /// User metadata, names lower-cased and without the `x-amz-meta-` prefix.
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// Result of a `head`.
+#[derive(Debug, Clone)]
+pub struct HeadOutput {
+    pub size: u64,
+    pub etag: Option<String>,
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// How a `put` treats an existing object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PutMode {
+    /// Replace whatever is there.
+    Overwrite,
+    /// Fail with [`StoreError::PreconditionFailed`] if the key exists (`If-None-Match: *`).
+    Create,
+    /// Fail with [`StoreError::PreconditionFailed`] unless the current ETag is this (`If-Match`).
+    Update { etag: String },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{key}: object not found")]
+    NotFound { key: String },
+    #[error("{key}: precondition failed (the object was created or changed by someone else)")]
+    PreconditionFailed { key: String },
+    #[error("{key}: object is {size} bytes, larger than the limit of {limit} bytes")]
+    TooLarge { key: String, size: u64, limit: u64 },
+    #[error("{what}: access denied: {reason}")]
+    AccessDenied { what: String, reason: String },
+    #[error("{what}: {reason}")]
+    Other { what: String, reason: String },
+}
+
+impl StoreError {
+    pub(crate) fn other(what: impl Into<String>, reason: impl fmt::Display) -> Self {
+        StoreError::Other {
+            what: what.into(),
+            reason: reason.to_string(),
+        }
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The storage operations ctsguard needs, nothing more.
+#[async_trait]
+pub trait ObjectStore: Send + Sync + fmt::Debug {
+    /// A human-readable name of the location (`s3://bucket`, `/path/to/dir`).
+    fn describe(&self) -> String;
+
+    /// One page of keys under `req.prefix`, in lexicographic key order.
+    async fn list_page(&self, req: &ListRequest) -> StoreResult<ListPage>;
+
+    /// The whole object. Fails with [`StoreError::TooLarge`] rather than reading more than
+    /// `limit` bytes.
+    async fn get(&self, key: &str, limit: u64) -> StoreResult<GetOutput>;
+
+    async fn head(&self, key: &str) -> StoreResult<HeadOutput>;
+
+    /// Write an object in one request; returns the new ETag when known.
+    async fn put(
+        &self,
+        key: &str,
+        body: Bytes,
+        metadata: &BTreeMap<String, String>,
+        mode: PutMode,
+    ) -> StoreResult<Option<String>>;
+
+    async fn delete(&self, key: &str) -> StoreResult<()>;
+
+    /// Every object and common prefix under `prefix`, following all pages.
+    async fn list_all(&self, prefix: &str, delimiter: Option<&str>) -> StoreResult<ListPage> {
+        let mut req = ListRequest {
+            prefix: prefix.to_owned(),
+            delimiter: delimiter.map(str::to_owned),
+            cursor: None,
+            max_keys: None,
+        };
+        let mut all = ListPage::default();
+        loop {
+            let page = self.list_page(&req).await?;
+            all.objects.extend(page.objects);
+            all.common_prefixes.extend(page.common_prefixes);
+            match page.next {
+                // A cursor that does not move would loop forever on a broken server.
+                Some(next) if Some(&next) != req.cursor.as_ref() => req.cursor = Some(next),
+                Some(next) => {
+                    return Err(StoreError::other(
+                        format!("listing {prefix}"),
+                        format!("the server returned the same continuation twice ({next:?})"),
+                    ))
+                }
+                None => return Ok(all),
+            }
+        }
+    }
+}
