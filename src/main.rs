@@ -1,6 +1,7 @@
 //! Thin entry point: parse the command line, resolve the settings, run a command, map the
 //! outcome to an exit code.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches};
@@ -19,6 +20,8 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colour codes only for a person at a terminal, not in log files or CI output.
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .init();
 

@@ -394,3 +394,24 @@ fn alerts_can_go_to_a_file_and_use_the_legacy_message() {
         )
     );
 }
+
+#[test]
+fn the_readme_quickstart_over_the_checked_in_fixtures() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+    let manifest: Manifest = serde_json::from_slice(
+        &std::fs::read(root.join("manifest.json")).expect("fixtures/manifest.json"),
+    )
+    .expect("manifest");
+    let out = ctsguard()
+        .args(["backfill", "--from", "2026-09-30", "--to", "2026-10-02"])
+        .args(["--allow", "10.0.0.0/8,192.168.1.1,2001:db8::/32", "--source"])
+        .arg(root.join("bucket"))
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1), "the fixtures hold bad objects");
+    assert_eq!(alarm_set(&alarm_lines(&out)), expected_set(&manifest));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for (key, _) in &manifest.bad_objects {
+        assert!(stderr.contains(key.as_str()), "{key} not reported: {stderr}");
+    }
+}
