@@ -153,7 +153,18 @@ impl Template {
                     lit.push('}');
                 }
                 '{' => {
-                    let name: String = chars.by_ref().take_while(|&c| c != '}').collect();
+                    let mut name = String::new();
+                    let mut closed = false;
+                    for c in chars.by_ref() {
+                        if c == '}' {
+                            closed = true;
+                            break;
+                        }
+                        name.push(c);
+                    }
+                    if !closed {
+                        return Err(err(format!("placeholder {{{name} is not closed with '}}'")));
+                    }
                     let field = FIELDS.iter().find(|f| **f == name).ok_or_else(|| {
                         err(format!(
                             "unknown placeholder {{{name}}}; known: {}",
@@ -279,5 +290,7 @@ mod tests {
         let e = Template::parse("{usr}").unwrap_err();
         assert!(e.reason.contains("{usr}"), "{e}");
         assert!(Template::parse("a } b").is_err());
+        let open = Template::parse("IP:{source_ip").unwrap_err();
+        assert!(open.reason.contains("not closed"), "{open}");
     }
 }

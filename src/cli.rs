@@ -43,7 +43,7 @@ pub struct GlobalArgs {
 
     /// Path-style S3 addressing (bucket in the path); OBS wants virtual-hosted, the default.
     #[arg(long, global = true, env = "CTSGUARD_PATH_STYLE", value_name = "BOOL",
-          num_args = 0..=1, default_missing_value = "true",
+          num_args = 0..=1, require_equals = true, default_missing_value = "true",
           value_parser = clap::builder::BoolishValueParser::new())]
     pub path_style: Option<bool>,
 

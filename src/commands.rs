@@ -108,18 +108,17 @@ pub async fn backfill(s: Settings, from: &str, to: Option<&str>) -> Outcome {
         Ok(k) => k,
         Err(e) => return Outcome::Unusable(format!("--alerts {:?}: {e}", s.alerts)),
     };
-    let found = match discover::discover(store.clone(), &scope(&s), window, s.concurrency).await {
-        Ok(f) => f,
+    let scope = scope(&s);
+    let regions = match discover::regions(store.as_ref(), &scope).await {
+        Ok(r) => r,
         Err(e) => return Outcome::Unusable(e.to_string()),
     };
     tracing::info!(
-        files = found.traces.len(),
-        digests = found.digests.len(),
-        regions = %found.regions.join(","),
-        "window {} .. {}: {} trace files to process",
-        window.from,
-        window.to,
-        found.traces.len()
+        "backfill {} .. {} over {} (regions {})",
+        crate::alert::rfc3339(window.from),
+        crate::alert::rfc3339(window.to),
+        source_label(&s, store.as_ref()),
+        regions.join(", ")
     );
     let proc = Arc::new(Processor {
         rule: s.rule.clone(),
@@ -133,7 +132,8 @@ pub async fn backfill(s: Settings, from: &str, to: Option<&str>) -> Outcome {
     };
     let run = pipeline::run(
         store,
-        &found,
+        &scope,
+        &regions,
         window,
         proc,
         s.concurrency,
@@ -196,40 +196,32 @@ pub async fn check(s: Settings) -> Outcome {
         s.allow_entries,
         if s.allow_entries == 1 { "y" } else { "ies" }
     );
-    let regions = match &s.regions {
-        Some(r) => r.clone(),
-        None => match discover::list_regions(store.as_ref(), s.source.prefix()).await {
-            Ok(r) => r,
-            Err(e) => return Outcome::Unusable(e.to_string()),
-        },
+    let regions = match discover::regions(store.as_ref(), &scope(&s)).await {
+        Ok(r) => r,
+        Err(e) => return Outcome::Unusable(e.to_string()),
     };
-    if regions.is_empty() {
-        println!(
-            "regions: none found under {}{}",
-            s.source.prefix(),
-            layout::ROOT
-        );
-        return Outcome::Done;
-    }
     println!("regions: {}", regions.join(", "));
     let root = format!("{}{}", s.source.prefix(), layout::ROOT);
     let mut newest: Option<(DateTime<Utc>, String)> = None;
     for region in &regions {
-        let day = match newest_day(store.as_ref(), &format!("{root}{region}/")).await {
-            Ok(Some(d)) => d,
-            Ok(None) => {
+        let days = match newest_day(store.as_ref(), &format!("{root}{region}/")).await {
+            Ok(d) if d.is_empty() => {
                 println!("{region}: no day folders");
                 continue;
             }
+            Ok(d) => d,
             Err(e) => return Outcome::Unusable(format!("listing {root}{region}/: {e}")),
         };
-        let page = match store.list_all(&day, None).await {
-            Ok(p) => p,
-            Err(e) => return Outcome::Unusable(format!("listing {day}: {e}")),
-        };
+        let mut objects = Vec::new();
+        for day in &days {
+            match store.list_all(day, None).await {
+                Ok(p) => objects.extend(p.objects),
+                Err(e) => return Outcome::Unusable(format!("listing {day}: {e}")),
+            }
+        }
         let mut trackers = BTreeSet::new();
         let mut services = BTreeSet::new();
-        for obj in &page.objects {
+        for obj in &objects {
             let Some(rel) = obj.key.strip_prefix(&root) else {
                 continue;
             };
@@ -245,9 +237,13 @@ pub async fn check(s: Settings) -> Outcome {
         }
         println!(
             "{region}: newest day {}; trackers: {}; services: {}",
-            day.strip_prefix(&format!("{root}{region}/"))
-                .unwrap_or(&day)
-                .trim_end_matches('/'),
+            days.iter()
+                .map(|d| d
+                    .strip_prefix(&format!("{root}{region}/"))
+                    .unwrap_or(d)
+                    .trim_end_matches('/'))
+                .collect::<Vec<_>>()
+                .join(" and "),
             trackers.into_iter().collect::<Vec<_>>().join(", "),
             services.into_iter().collect::<Vec<_>>().join(", ")
         );
@@ -259,27 +255,38 @@ pub async fn check(s: Settings) -> Outcome {
     Outcome::Done
 }
 
-/// The prefix of the newest `<Y>/<M>/<D>/` folder under a region, comparing numbers (so
-/// `10` is newer than `9`, padded or not).
+/// The prefixes of the newest `<Y>/<M>/<D>/` folder under a region, comparing numbers (so
+/// `10` is newer than `9`) and keeping every spelling of it (`9/` and `09/`).
 async fn newest_day(
     store: &dyn ObjectStore,
     region_prefix: &str,
-) -> Result<Option<String>, crate::store::StoreError> {
-    let mut prefix = region_prefix.to_owned();
-    for _level in 0..3 {
-        let page = store.list_all(&prefix, Some("/")).await?;
-        let best = page
-            .common_prefixes
-            .iter()
-            .filter_map(|p| {
-                let name = p.strip_prefix(&prefix)?.trim_end_matches('/');
-                name.parse::<u32>().ok().map(|n| (n, p.clone()))
-            })
-            .max();
-        match best {
-            Some((_, p)) => prefix = p,
-            None => return Ok(None),
+) -> Result<Vec<String>, crate::store::StoreError> {
+    let mut level = vec![region_prefix.to_owned()];
+    for _ in 0..3 {
+        let mut best: Option<u32> = None;
+        let mut next = Vec::new();
+        for prefix in &level {
+            let page = store.list_all(prefix, Some("/")).await?;
+            for p in page.common_prefixes {
+                let Some(n) = p
+                    .strip_prefix(prefix.as_str())
+                    .and_then(|name| name.trim_end_matches('/').parse::<u32>().ok())
+                else {
+                    continue;
+                };
+                if best.is_none_or(|b| n > b) {
+                    best = Some(n);
+                    next.clear();
+                }
+                if best == Some(n) {
+                    next.push(p);
+                }
+            }
         }
+        if next.is_empty() {
+            return Ok(Vec::new());
+        }
+        level = next;
     }
-    Ok(Some(prefix))
+    Ok(level)
 }

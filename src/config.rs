@@ -199,9 +199,23 @@ fn pick<T>(
     })
 }
 
-fn list(v: Option<Val<String>>) -> Option<Vec<String>> {
-    v.map(|v| split_list(&v.value).map(str::to_owned).collect::<Vec<_>>())
-        .filter(|l| !l.is_empty())
+/// A list of names (folders, actions), duplicates dropped (a region named twice must not be
+/// read twice), each checked to be a single folder name.
+fn name_list(v: Option<Val<String>>) -> Result<Option<Vec<String>>, ConfigError> {
+    let Some(v) = v else { return Ok(None) };
+    let mut items: Vec<String> = Vec::new();
+    for item in split_list(&v.value) {
+        if item.contains('/') {
+            return Err(invalid(
+                &v.origin,
+                format!("{item:?}: a folder name cannot contain '/'"),
+            ));
+        }
+        if !items.iter().any(|i| i == item) {
+            items.push(item.to_owned());
+        }
+    }
+    Ok((!items.is_empty()).then_some(items))
 }
 
 impl Settings {
@@ -282,42 +296,30 @@ impl Settings {
         }
 
         let join = |l: Option<StrList>| l.map(|l| l.joined());
-        let regions = list(pick(
+        let regions = name_list(pick(
             m,
             "regions",
             g.regions.clone(),
             join(file.regions),
             "regions",
             fp,
-        ));
-        let trackers = list(pick(
+        ))?;
+        let trackers = name_list(pick(
             m,
             "trackers",
             g.trackers.clone(),
             join(file.trackers),
             "trackers",
             fp,
-        ));
-        let services = list(pick(
+        ))?;
+        let services = name_list(pick(
             m,
             "services",
             g.services.clone(),
             join(file.services),
             "services",
             fp,
-        ));
-        for (name, l) in [
-            ("regions", &regions),
-            ("trackers", &trackers),
-            ("services", &services),
-        ] {
-            if let Some(bad) = l.iter().flatten().find(|x| x.contains('/')) {
-                return Err(invalid(
-                    name,
-                    format!("{bad:?}: a folder name cannot contain '/'"),
-                ));
-            }
-        }
+        ))?;
 
         // The legacy `IP` variable ranks with the environment, below the flag and CTSGUARD_ALLOW.
         let allow = pick(m, "allow", g.allow.clone(), None, "allow", fp)
@@ -352,14 +354,14 @@ impl Settings {
             );
         }
 
-        let actions = list(pick(
+        let actions = name_list(pick(
             m,
             "actions",
             g.actions.clone(),
             join(file.actions),
             "actions",
             fp,
-        ))
+        ))?
         .unwrap_or_else(|| DEFAULT_ACTIONS.iter().map(|s| (*s).to_owned()).collect());
 
         let alerts = pick(m, "alerts", g.alerts.clone(), file.alerts, "alerts", fp)

@@ -4,14 +4,21 @@
 //! `2026/09/03/` form, plus one day on each side, so a file whose folder date and name date
 //! differ around midnight is still found). Listing cost therefore grows with the days, regions
 //! and trackers of the window, never with the size of the bucket.
+//!
+//! Folders are listed in key order a few at a time and their files handed on as a stream, so
+//! memory holds a few day listings, not the window. Because every listed prefix ends in `/` and
+//! none contains another, files come out in global key order.
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use futures::stream::{self, StreamExt, TryStreamExt};
+use futures::stream::{self, Stream, StreamExt};
 
 use crate::cts::layout::{self, Classified, CtsFile, FileKind};
-use crate::store::{ObjectStore, StoreError};
+use crate::store::{ListPage, ListRequest, ObjectStore, StoreError};
+
+/// Day listings fetched ahead of the one being processed.
+const LIST_AHEAD: usize = 4;
 
 /// A half-open time window `[from, to)` in UTC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +56,13 @@ pub struct Scope {
     pub services: Option<Vec<String>>,
 }
 
+impl Scope {
+    /// `<prefix>CloudTraces/`
+    pub fn root(&self) -> String {
+        format!("{}{}", self.prefix, layout::ROOT)
+    }
+}
+
 /// A file found in the window.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Candidate {
@@ -57,63 +71,107 @@ pub struct Candidate {
     pub file: CtsFile,
 }
 
-#[derive(Debug, Default)]
-pub struct Discovery {
-    pub regions: Vec<String>,
-    /// Trace files in the window, sorted by key.
-    pub traces: Vec<Candidate>,
-    /// Digest files in the window, sorted by key.
-    pub digests: Vec<Candidate>,
-    /// Keys in the listed folders that are not CTS files.
-    pub unrelated: Vec<String>,
-    /// Keys named like CTS files whose names cannot be read, with the reason.
-    pub bad: Vec<(String, String)>,
-    /// Listings that failed (prefix, reason); their files are unknown.
-    pub failed_listings: Vec<(String, String)>,
-    /// Number of prefixes listed.
-    pub listed_prefixes: usize,
+/// What the listings of the window hold, in key order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Listed {
+    Trace(Candidate),
+    Digest(Candidate),
+    /// Not a CTS file: ignored but counted.
+    Unrelated(String),
+    /// Named like a CTS file but unreadable as one: reported.
+    Bad {
+        key: String,
+        reason: String,
+    },
+    /// A folder that could not be listed: its files are unknown, reported.
+    ListingFailed {
+        prefix: String,
+        reason: String,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum DiscoverError {
     #[error("cannot list the region folders under {root}: {source}")]
     Regions { root: String, source: StoreError },
+    #[error("no region folders under {root}: is the source right? (CTS writes CloudTraces/<region>/...)")]
+    NoRegions { root: String },
+    #[error("region folder {region:?} not found under {root}{}", present_hint(.present))]
+    MissingRegion {
+        region: String,
+        root: String,
+        present: Vec<String>,
+    },
+}
+
+fn present_hint(present: &[String]) -> String {
+    if present.is_empty() {
+        String::new()
+    } else {
+        format!(" (present: {})", present.join(", "))
+    }
 }
 
 /// The region folders under `<prefix>CloudTraces/`.
 pub async fn list_regions(
     store: &dyn ObjectStore,
-    prefix: &str,
+    root: &str,
 ) -> Result<Vec<String>, DiscoverError> {
-    let root = format!("{prefix}{}", layout::ROOT);
     let page = store
-        .list_all(&root, Some("/"))
+        .list_all(root, Some("/"))
         .await
         .map_err(|source| DiscoverError::Regions {
-            root: root.clone(),
+            root: root.to_owned(),
             source,
         })?;
     Ok(page
         .common_prefixes
         .iter()
-        .filter_map(|p| p.strip_prefix(&root))
+        .filter_map(|p| p.strip_prefix(root))
         .map(|p| p.trim_end_matches('/').to_owned())
         .filter(|p| !p.is_empty())
         .collect())
 }
 
-/// Lists the day folders of `window` and sorts what is there.
-pub async fn discover(
-    store: Arc<dyn ObjectStore>,
-    scope: &Scope,
-    window: Window,
-    concurrency: usize,
-) -> Result<Discovery, DiscoverError> {
-    let regions = match &scope.regions {
-        Some(r) => r.clone(),
-        None => list_regions(store.as_ref(), &scope.prefix).await?,
+/// The regions to read: the configured ones, each checked to exist (a typo must not pass as
+/// "nothing to do"), or every region folder present, at least one.
+pub async fn regions(store: &dyn ObjectStore, scope: &Scope) -> Result<Vec<String>, DiscoverError> {
+    let root = scope.root();
+    let Some(wanted) = &scope.regions else {
+        let found = list_regions(store, &root).await?;
+        if found.is_empty() {
+            return Err(DiscoverError::NoRegions { root });
+        }
+        return Ok(found);
     };
-    let root = format!("{}{}", scope.prefix, layout::ROOT);
+    for region in wanted {
+        let probe = ListRequest {
+            prefix: format!("{root}{region}/"),
+            delimiter: Some("/".into()),
+            cursor: None,
+            max_keys: Some(1),
+        };
+        let page = store
+            .list_page(&probe)
+            .await
+            .map_err(|source| DiscoverError::Regions {
+                root: root.clone(),
+                source,
+            })?;
+        if page.objects.is_empty() && page.common_prefixes.is_empty() {
+            return Err(DiscoverError::MissingRegion {
+                region: region.clone(),
+                root: root.clone(),
+                present: list_regions(store, &root).await.unwrap_or_default(),
+            });
+        }
+    }
+    Ok(wanted.clone())
+}
+
+/// The folders to list for `window`, in key order.
+pub fn day_prefixes(scope: &Scope, regions: &[String], window: Window) -> Vec<String> {
+    let root = scope.root();
     let days: Vec<NaiveDate> = match (window.days().first(), window.days().last()) {
         (Some(first), Some(last)) => {
             let start = first.pred_opt().unwrap_or(*first);
@@ -127,7 +185,7 @@ pub async fn discover(
         None => vec![String::new()],
     };
     let mut prefixes = Vec::new();
-    for region in &regions {
+    for region in regions {
         for day in &days {
             for folder in layout::day_folders(*day) {
                 for tracker in &trackers {
@@ -136,76 +194,115 @@ pub async fn discover(
             }
         }
     }
+    prefixes.sort();
+    prefixes.dedup();
+    prefixes
+}
 
-    let mut found = Discovery {
-        regions,
-        listed_prefixes: prefixes.len(),
-        ..Discovery::default()
-    };
-    let listings: Vec<_> = stream::iter(prefixes)
-        .map(|p| {
+/// Lists `prefixes` a few at a time and yields what they hold, in key order.
+pub fn files(
+    store: Arc<dyn ObjectStore>,
+    scope: &Scope,
+    window: Window,
+    prefixes: Vec<String>,
+) -> impl Stream<Item = Listed> + Send + 'static {
+    let root = scope.root();
+    let services = scope.services.clone();
+    let window_days = (
+        window.days().first().copied(),
+        window.days().last().copied(),
+    );
+    stream::iter(prefixes)
+        .map(move |prefix| {
             let store = store.clone();
             async move {
-                let r = store.list_all(&p, None).await;
-                Ok::<_, DiscoverError>((p, r))
+                let listing = store.list_all(&prefix, None).await;
+                (prefix, listing)
             }
         })
-        .buffer_unordered(concurrency.max(1))
-        .try_collect()
-        .await?;
+        .buffered(LIST_AHEAD)
+        .flat_map(move |(prefix, listing)| {
+            let sorted = sort_listing(
+                &root,
+                services.as_deref(),
+                window,
+                window_days,
+                prefix,
+                listing,
+            );
+            stream::iter(sorted)
+        })
+}
 
-    let first_day = window.days().first().copied();
-    let last_day = window.days().last().copied();
-    for (prefix, listing) in listings {
-        let page = match listing {
-            Ok(p) => p,
-            Err(e) => {
-                found.failed_listings.push((prefix, e.to_string()));
-                continue;
-            }
+fn sort_listing(
+    root: &str,
+    services: Option<&[String]>,
+    window: Window,
+    (first_day, last_day): (Option<NaiveDate>, Option<NaiveDate>),
+    prefix: String,
+    listing: Result<ListPage, StoreError>,
+) -> Vec<Listed> {
+    let page = match listing {
+        Ok(p) => p,
+        Err(e) => {
+            return vec![Listed::ListingFailed {
+                prefix,
+                reason: e.to_string(),
+            }]
+        }
+    };
+    let mut out = Vec::with_capacity(page.objects.len());
+    for obj in page.objects {
+        let Some(rel) = obj.key.strip_prefix(root) else {
+            out.push(Listed::Unrelated(obj.key));
+            continue;
         };
-        for obj in page.objects {
-            let Some(rel) = obj.key.strip_prefix(&root) else {
-                continue;
-            };
-            match layout::classify(rel) {
-                Classified::File(file) => {
-                    if !window.contains(file.time) || !service_selected(scope, &file) {
-                        continue;
-                    }
-                    let c = Candidate {
-                        key: obj.key,
-                        size: obj.size,
-                        file,
-                    };
-                    match c.file.kind {
-                        FileKind::Trace => found.traces.push(c),
-                        FileKind::Digest => found.digests.push(c),
-                    }
+        match layout::classify(rel) {
+            Classified::File(file) => {
+                if !window.contains(file.time) || !service_selected(services, &file) {
+                    continue;
                 }
-                Classified::BadName { day, reason } => {
-                    // Only the window's own days: the extra days around it are listed for
-                    // files that belong to the window, not for reporting their neighbours.
-                    if first_day.is_some_and(|f| f <= day) && last_day.is_some_and(|l| day <= l) {
-                        found.bad.push((obj.key, reason));
-                    }
-                }
-                Classified::Unrelated => found.unrelated.push(obj.key),
+                let kind = file.kind;
+                let c = Candidate {
+                    key: obj.key,
+                    size: obj.size,
+                    file,
+                };
+                out.push(match kind {
+                    FileKind::Trace => Listed::Trace(c),
+                    FileKind::Digest => Listed::Digest(c),
+                });
             }
+            Classified::BadName { day, reason } => {
+                // Only the window's own days: the extra days around it are listed for files
+                // that belong to the window, not for reporting their neighbours.
+                if first_day.is_some_and(|f| f <= day) && last_day.is_some_and(|l| day <= l) {
+                    out.push(Listed::Bad {
+                        key: obj.key,
+                        reason,
+                    });
+                }
+            }
+            Classified::Unrelated => out.push(Listed::Unrelated(obj.key)),
         }
     }
-    found.traces.sort_by(|a, b| a.key.cmp(&b.key));
-    found.digests.sort_by(|a, b| a.key.cmp(&b.key));
-    found.unrelated.sort();
-    found.bad.sort();
-    found.failed_listings.sort();
-    Ok(found)
+    // Listings are in key order already; sorting keeps the promise for any backend.
+    out.sort_by(|a, b| key_of(a).cmp(key_of(b)));
+    out
+}
+
+fn key_of(l: &Listed) -> &str {
+    match l {
+        Listed::Trace(c) | Listed::Digest(c) => &c.key,
+        Listed::Unrelated(k) | Listed::Bad { key: k, .. } => k,
+        Listed::ListingFailed { prefix, .. } => prefix,
+    }
 }
 
 /// Files of trackers that do not sort by service have no service folder; the filter cannot
 /// judge them, so they are kept rather than silently dropped.
-fn service_selected(scope: &Scope, file: &CtsFile) -> bool {
-    match (&scope.services, &file.service) {
+fn service_selected(services: Option<&[String]>, file: &CtsFile) -> bool {
+    match (services, &file.service) {
         (Some(wanted), Some(s)) => wanted.iter().any(|w| w.eq_ignore_ascii_case(s)),
         _ => true,
     }
@@ -215,6 +312,15 @@ fn service_selected(scope: &Scope, file: &CtsFile) -> bool {
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    fn window(from: (i32, u32, u32), to: (i32, u32, u32)) -> Window {
+        Window {
+            from: Utc
+                .with_ymd_and_hms(from.0, from.1, from.2, 0, 0, 0)
+                .unwrap(),
+            to: Utc.with_ymd_and_hms(to.0, to.1, to.2, 0, 0, 0).unwrap(),
+        }
+    }
 
     #[test]
     fn window_days_are_half_open() {
@@ -231,5 +337,49 @@ mod tests {
             to: w.to,
         };
         assert!(empty.days().is_empty());
+    }
+
+    #[test]
+    fn prefixes_cover_the_window_and_a_day_around_it_in_key_order() {
+        let scope = Scope {
+            prefix: "p/".into(),
+            ..Scope::default()
+        };
+        let p = day_prefixes(
+            &scope,
+            &["eu-de".into()],
+            window((2026, 10, 1), (2026, 10, 2)),
+        );
+        assert_eq!(
+            p,
+            vec![
+                "p/CloudTraces/eu-de/2026/09/30/",
+                "p/CloudTraces/eu-de/2026/10/01/",
+                "p/CloudTraces/eu-de/2026/10/02/",
+                "p/CloudTraces/eu-de/2026/10/1/",
+                "p/CloudTraces/eu-de/2026/10/2/",
+                "p/CloudTraces/eu-de/2026/9/30/",
+            ]
+        );
+        let mut sorted = p.clone();
+        sorted.sort();
+        assert_eq!(p, sorted);
+    }
+
+    #[test]
+    fn trackers_narrow_the_prefixes() {
+        let scope = Scope {
+            trackers: Some(vec!["system".into(), "data".into()]),
+            ..Scope::default()
+        };
+        let p = day_prefixes(
+            &scope,
+            &["r".into()],
+            window((2026, 10, 11), (2026, 10, 12)),
+        );
+        assert_eq!(p.len(), 3 * 2);
+        assert!(p
+            .iter()
+            .all(|x| x.ends_with("/system/") || x.ends_with("/data/")));
     }
 }

@@ -16,7 +16,15 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => e.exit(),
     };
-    let filter = EnvFilter::try_new(&cli.global.log).unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = match EnvFilter::try_new(&cli.global.log) {
+        Ok(f) => f,
+        Err(e) => {
+            return report(Outcome::Unusable(format!(
+                "--log/CTSGUARD_LOG: {:?} is not a log filter (error, warn, info, debug, trace, or a tracing directive): {e}",
+                cli.global.log
+            )))
+        }
+    };
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -1,19 +1,24 @@
 //! The processing pipeline: fetch (async, bounded) → check & decode & detect (rayon) → emit,
 //! in key order whatever the parallelism.
 
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
-use std::time::Instant;
 
-use futures::stream::{self, StreamExt};
+use futures::future::{self, Either, FutureExt};
+use futures::stream::StreamExt;
 use md5::{Digest, Md5};
 use serde::Serialize;
 
 use crate::alert::{rfc3339, Alert, Template};
 use crate::cts::trace::{inflate, parse_traces};
 use crate::detect::Rule;
-use crate::discover::{Candidate, Discovery, Window};
+use crate::discover::{self, Candidate, Listed, Scope, Window};
 use crate::notify::JsonLines;
 use crate::store::ObjectStore;
+
+/// Problems reported per file before the rest are only counted: a damaged file of a million
+/// lines must not make a million-line report.
+const MAX_PROBLEMS_PER_FILE: usize = 5;
 
 /// What decides what an alert is and how files are read.
 #[derive(Debug, Clone)]
@@ -44,16 +49,16 @@ impl Processor {
     pub fn process(&self, cand: &Candidate, raw: &[u8]) -> FileOutcome {
         let md5: [u8; 16] = Md5::digest(raw).into();
         let inflated = inflate(raw, self.max_file_size);
-        let mut problems = Vec::new();
-        if let Some(e) = &inflated.error {
-            problems.push(e.to_string());
-        }
         let parsed = parse_traces(&inflated.json);
-        // A JSON error right at the end of a truncated gzip says the same thing twice.
-        if inflated.error.is_none() || problems.is_empty() {
-            problems.extend(parsed.errors.iter().map(ToString::to_string));
-        } else if let Some(first) = parsed.errors.first() {
-            problems.push(format!("then {first}"));
+        let mut all = inflated.error.iter().chain(&parsed.errors);
+        let mut problems: Vec<String> = all
+            .by_ref()
+            .take(MAX_PROBLEMS_PER_FILE)
+            .map(ToString::to_string)
+            .collect();
+        let more = all.count();
+        if more > 0 {
+            problems.push(format!("and {more} more problems"));
         }
         let alerts = parsed
             .traces
@@ -108,61 +113,87 @@ pub struct Summary {
     pub duration_seconds: f64,
 }
 
-/// Runs every trace file of `found` through `proc`, writing alerts to `sink` in key order.
-/// `concurrency` bounds the downloads in flight, and so the memory used.
+impl Summary {
+    fn fail(&mut self, key: &str, reason: &str) {
+        tracing::error!("{key}: {reason}");
+        self.errors += 1;
+        self.failures.push(Failure {
+            key: key.to_owned(),
+            reason: reason.to_owned(),
+        });
+    }
+}
+
+/// One step of the run, in key order: a processed file or something the listing said.
+enum Step {
+    File(FileOutcome),
+    Note(Listed),
+}
+
+/// Lists the window's day folders and runs every trace file through `proc`, writing alerts to
+/// `sink` in key order. `concurrency` bounds the downloads in flight, and with the few day
+/// listings read ahead, the memory used.
+#[allow(clippy::too_many_arguments)]
 pub async fn run(
     store: Arc<dyn ObjectStore>,
-    found: &Discovery,
+    scope: &Scope,
+    regions: &[String],
     window: Window,
     proc: Arc<Processor>,
     concurrency: usize,
     sink: &mut JsonLines,
     summary: &mut Summary,
 ) -> std::io::Result<()> {
-    let started = Instant::now();
+    let prefixes = discover::day_prefixes(scope, regions, window);
     summary.window_from = rfc3339(window.from);
     summary.window_to = rfc3339(window.to);
-    summary.regions = found.regions.clone();
-    summary.listed_prefixes = found.listed_prefixes;
-    summary.files = found.traces.len() as u64;
-    summary.digest_files = found.digests.len() as u64;
-    summary.unrelated_objects = found.unrelated.len() as u64;
-    for key in &found.unrelated {
-        tracing::debug!(key = %key, "ignored: not a CTS trace or digest file");
-    }
-    for (prefix, reason) in &found.failed_listings {
-        fail(summary, prefix, &format!("listing failed: {reason}"));
-    }
-    for (key, reason) in &found.bad {
-        fail(summary, key, reason);
-    }
+    summary.regions = regions.to_vec();
+    summary.listed_prefixes = prefixes.len();
 
-    let mut outcomes = stream::iter(found.traces.iter().cloned())
-        .map(|cand| fetch_and_process(store.clone(), proc.clone(), cand))
+    let listed = discover::files(store.clone(), scope, window, prefixes);
+    let mut steps = listed
+        .map(|item| match item {
+            Listed::Trace(cand) => {
+                Either::Left(fetch_and_process(store.clone(), proc.clone(), cand).map(Step::File))
+            }
+            other => Either::Right(future::ready(Step::Note(other))),
+        })
         .buffered(concurrency.max(1));
-    while let Some(outcome) = outcomes.next().await {
-        summary.bytes += outcome.compressed_bytes;
-        summary.decompressed_bytes += outcome.decompressed_bytes;
-        summary.traces += outcome.traces;
-        summary.alarms += outcome.alerts.len() as u64;
-        sink.emit(&outcome.alerts)?;
-        if !outcome.problems.is_empty() {
-            summary.files_failed += 1;
-            fail(summary, &outcome.key, &outcome.problems.join("; "));
+    while let Some(step) = steps.next().await {
+        match step {
+            Step::File(outcome) => {
+                summary.files += 1;
+                summary.bytes += outcome.compressed_bytes;
+                summary.decompressed_bytes += outcome.decompressed_bytes;
+                summary.traces += outcome.traces;
+                summary.alarms += outcome.alerts.len() as u64;
+                tracing::debug!(
+                    key = %outcome.key,
+                    bytes = outcome.compressed_bytes,
+                    md5 = %outcome.md5.map(hex::encode).unwrap_or_default(),
+                    traces = outcome.traces,
+                    alarms = outcome.alerts.len(),
+                    "processed"
+                );
+                sink.emit(&outcome.alerts)?;
+                if !outcome.problems.is_empty() {
+                    summary.files_failed += 1;
+                    summary.fail(&outcome.key, &outcome.problems.join("; "));
+                }
+            }
+            Step::Note(Listed::Digest(_)) => summary.digest_files += 1,
+            Step::Note(Listed::Unrelated(key)) => {
+                summary.unrelated_objects += 1;
+                tracing::debug!(key = %key, "ignored: not a CTS trace or digest file");
+            }
+            Step::Note(Listed::Bad { key, reason }) => summary.fail(&key, &reason),
+            Step::Note(Listed::ListingFailed { prefix, reason }) => {
+                summary.fail(&prefix, &format!("listing failed: {reason}"))
+            }
+            Step::Note(Listed::Trace(_)) => {}
         }
     }
-    sink.finish()?;
-    summary.duration_seconds += started.elapsed().as_secs_f64();
-    Ok(())
-}
-
-fn fail(summary: &mut Summary, key: &str, reason: &str) {
-    tracing::error!("{key}: {reason}");
-    summary.errors += 1;
-    summary.failures.push(Failure {
-        key: key.to_owned(),
-        reason: reason.to_owned(),
-    });
+    sink.finish()
 }
 
 async fn fetch_and_process(
@@ -170,42 +201,43 @@ async fn fetch_and_process(
     proc: Arc<Processor>,
     cand: Candidate,
 ) -> FileOutcome {
+    let failed = |key: &str, problem: String| FileOutcome {
+        key: key.to_owned(),
+        compressed_bytes: 0,
+        decompressed_bytes: 0,
+        md5: None,
+        traces: 0,
+        alerts: Vec::new(),
+        problems: vec![problem],
+    };
     let raw = match store.get(&cand.key, proc.max_file_size).await {
         Ok(o) => o.body,
         Err(e) => {
-            return FileOutcome {
-                key: cand.key.clone(),
-                compressed_bytes: 0,
-                decompressed_bytes: 0,
-                md5: None,
-                traces: 0,
-                alerts: Vec::new(),
-                problems: vec![format!(
-                    "download failed: {}",
-                    // Store errors name the key already; the report puts it first.
-                    e.to_string()
-                        .strip_prefix(&format!("{}: ", cand.key))
-                        .map_or_else(|| e.to_string(), str::to_owned)
-                )],
-            };
+            // Store errors name the key already; the report puts it first.
+            let text = e.to_string();
+            let reason = text
+                .strip_prefix(&format!("{}: ", cand.key))
+                .unwrap_or(&text);
+            return failed(&cand.key, format!("download failed: {reason}"));
         }
     };
     let key = cand.key.clone();
     let (tx, rx) = tokio::sync::oneshot::channel();
     rayon::spawn(move || {
-        let _ = tx.send(proc.process(&cand, &raw));
+        // A panic on hostile input must fail this file, not abort the whole run.
+        let outcome = catch_unwind(AssertUnwindSafe(|| proc.process(&cand, &raw)));
+        let _ = tx.send(outcome);
     });
     match rx.await {
-        Ok(outcome) => outcome,
-        // Only if the worker panicked: report it rather than lose the file.
-        Err(_) => FileOutcome {
-            key,
-            compressed_bytes: 0,
-            decompressed_bytes: 0,
-            md5: None,
-            traces: 0,
-            alerts: Vec::new(),
-            problems: vec!["processing aborted unexpectedly".into()],
-        },
+        Ok(Ok(outcome)) => outcome,
+        Ok(Err(panic)) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            failed(&key, format!("internal error while processing: {what}"))
+        }
+        Err(_) => failed(&key, "processing was cancelled".into()),
     }
 }

@@ -260,3 +260,71 @@ fn no_source_is_a_usage_error() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("--source"), "{}", stderr(&out));
 }
+
+#[test]
+fn a_source_or_region_with_nothing_to_read_is_an_error_not_a_silent_success() {
+    let empty = tempfile::tempdir().expect("tempdir");
+    let out = backfill(empty.path()).output().expect("run");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no region folders"),
+        "{}",
+        stderr(&out)
+    );
+
+    let dir = tree();
+    let out = backfill(dir.path())
+        .args(["--regions", "eu-dee"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("\"eu-dee\" not found") && stderr(&out).contains("present: eu-de"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn a_region_named_twice_is_read_once() {
+    let dir = tree();
+    let once = backfill(dir.path())
+        .args(["--regions", "eu-de"])
+        .output()
+        .expect("run");
+    let twice = backfill(dir.path())
+        .args(["--regions", "eu-de,eu-de"])
+        .output()
+        .expect("run");
+    assert!(alarms(&once) > 0);
+    assert_eq!(once.stdout, twice.stdout);
+}
+
+#[test]
+fn global_options_go_before_or_after_the_command() {
+    let dir = tree();
+    let before = ctsguard()
+        .args(["--path-style", "--source"])
+        .arg(dir.path())
+        .args(["backfill", "--from", "2026-09-30", "--to", "2026-10-01"])
+        .output()
+        .expect("run");
+    assert_eq!(before.status.code(), Some(0), "{}", stderr(&before));
+    let after = backfill(dir.path())
+        .arg("--path-style=false")
+        .output()
+        .expect("run");
+    assert_eq!(after.status.code(), Some(0), "{}", stderr(&after));
+    assert_eq!(before.stdout, after.stdout);
+}
+
+#[test]
+fn an_invalid_log_filter_is_a_configuration_error() {
+    let dir = tree();
+    let out = backfill(dir.path())
+        .args(["--log", "bogus["])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--log"), "{}", stderr(&out));
+}

@@ -156,208 +156,264 @@ pub struct Parsed<'a> {
     pub errors: Vec<DecodeError>,
 }
 
-/// Parses a stream of JSON values. After a syntax error it resumes at the next line, so one
-/// bad line of a newline-delimited file costs only that line.
+/// Parses a stream of JSON values. When a value is broken, the traces read before the break
+/// are kept, and reading resumes at the next line that opens a new value, so one bad line of a
+/// newline-delimited file costs only that line.
 pub fn parse_traces(json: &[u8]) -> Parsed<'_> {
     let mut parsed = Parsed::default();
     let mut start = 0;
     while start < json.len() {
         let mut stream =
             serde_json::Deserializer::from_slice(&json[start..]).into_iter::<Document>();
-        let mut failed_at = None;
+        let mut resume = None;
         loop {
             let value_at = start + stream.byte_offset();
-            let Some(item) = stream.next() else { break };
-            match item {
-                Ok(doc) => doc.collect_into(value_at, &mut parsed),
-                Err(e) => {
-                    let offset = start + stream.byte_offset();
+            match stream.next() {
+                None => break,
+                Some(Ok(Document(sink))) => parsed.take(sink, value_at),
+                Some(Err(e)) => {
+                    // Read the broken value again, keeping what comes before the break; this
+                    // costs a second pass only on the error path.
+                    let mut sink = Sink::default();
+                    let mut de = serde_json::Deserializer::from_slice(&json[value_at..]);
+                    let _ = DocSeed(&mut sink).deserialize(&mut de);
+                    parsed.take(sink, value_at);
+                    let error_at = start + offset_of(&json[start..], e.line(), e.column());
                     parsed.errors.push(DecodeError::Json {
-                        offset,
+                        offset: error_at,
                         message: e.to_string(),
                     });
-                    failed_at = Some(offset);
+                    resume = next_record(json, error_at.max(value_at + 1));
                     break;
                 }
             }
         }
-        match failed_at {
-            // Skip past the line holding the error (at least one byte, so this ends).
-            Some(at) => match json[at..].iter().position(|&b| b == b'\n') {
-                Some(nl) => start = at + nl + 1,
-                None => break,
-            },
+        match resume {
+            Some(at) => start = at,
             None => break,
         }
     }
     parsed
 }
 
-/// One top-level JSON value of a trace file.
-struct Document<'a> {
-    items: Vec<Item<'a>>,
-    not_traces: Option<&'static str>,
-}
-
-impl<'a> Document<'a> {
-    /// `offset` is where the value starts in the file, for error messages.
-    fn collect_into(self, offset: usize, parsed: &mut Parsed<'a>) {
-        for item in self.items {
-            match item {
-                Item::Trace(t) => parsed.traces.push(*t),
-                Item::Junk(what) => parsed.errors.push(DecodeError::NotTraces { offset, what }),
-            }
-        }
-        if let Some(what) = self.not_traces {
-            parsed.errors.push(DecodeError::NotTraces { offset, what });
-        }
+impl<'a> Parsed<'a> {
+    fn take(&mut self, sink: Sink<'a>, offset: usize) {
+        self.traces.extend(sink.traces);
+        self.errors.extend(
+            sink.junk
+                .into_iter()
+                .map(|what| DecodeError::NotTraces { offset, what }),
+        );
     }
 }
 
-/// An element of a list of traces: a trace, or something else that is reported.
-enum Item<'a> {
-    Trace(Box<Trace<'a>>),
-    Junk(&'static str),
+/// Byte offset of a 1-based line and column as serde_json reports them.
+fn offset_of(json: &[u8], line: usize, column: usize) -> usize {
+    let line_start = if line <= 1 {
+        0
+    } else {
+        json.iter()
+            .enumerate()
+            .filter(|(_, &b)| b == b'\n')
+            .nth(line - 2)
+            .map_or(json.len(), |(i, _)| i + 1)
+    };
+    (line_start + column.saturating_sub(1)).min(json.len())
 }
+
+/// Start of the next line that opens a new top-level value (`{` or `[` in its first column),
+/// where the next record of a newline-delimited file begins.
+fn next_record(json: &[u8], from: usize) -> Option<usize> {
+    let mut i = from.min(json.len());
+    while let Some(nl) = json[i..].iter().position(|&b| b == b'\n') {
+        let at = i + nl + 1;
+        if matches!(json.get(at), Some(b'{') | Some(b'[')) {
+            return Some(at);
+        }
+        i = at;
+    }
+    None
+}
+
+/// What reading values yields: traces, and the values that are not traces (reported).
+#[derive(Default)]
+struct Sink<'de> {
+    traces: Vec<Trace<'de>>,
+    junk: Vec<&'static str>,
+}
+
+impl Sink<'_> {
+    fn mark(&self) -> (usize, usize) {
+        (self.traces.len(), self.junk.len())
+    }
+
+    /// Forgets what was added since `mark` (lists that turned out to be plain data).
+    fn rewind(&mut self, mark: (usize, usize)) {
+        self.traces.truncate(mark.0);
+        self.junk.truncate(mark.1);
+    }
+}
+
+/// Generates the `visit_*` methods for values a visitor does not read, each calling the
+/// visitor's own `other(what)` with a description of the value.
+macro_rules! other_values {
+    () => {
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+            Ok(self.other("a boolean"))
+        }
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+            Ok(self.other("a number"))
+        }
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+            Ok(self.other("a number"))
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+            Ok(self.other("a number"))
+        }
+        fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+            Ok(self.other("a string"))
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(self.other("null"))
+        }
+    };
+}
+
+/// Consumes a map or list nobody reads.
+fn skip_map<'de, A: MapAccess<'de>>(mut m: A) -> Result<(), A::Error> {
+    while m.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+    Ok(())
+}
+
+fn skip_seq<'de, A: SeqAccess<'de>>(mut s: A) -> Result<(), A::Error> {
+    while s.next_element::<IgnoredAny>()?.is_some() {}
+    Ok(())
+}
+
+/// One top-level JSON value of a trace file.
+struct Document<'de>(Sink<'de>);
 
 impl<'de> de::Deserialize<'de> for Document<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Document<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a trace, a list of traces or an object holding one")
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
-                Ok(Document {
-                    items: read_items(seq)?,
-                    not_traces: None,
-                })
-            }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-                let obj = read_object(map)?;
-                if obj.is_trace {
-                    return Ok(Document {
-                        items: vec![Item::Trace(Box::new(obj.trace))],
-                        not_traces: None,
-                    });
-                }
-                if let Some(inner) = obj.wrapped {
-                    return Ok(Document {
-                        items: vec![Item::Trace(inner)],
-                        not_traces: None,
-                    });
-                }
-                if obj.nested.is_empty() {
-                    return Ok(Document {
-                        items: Vec::new(),
-                        not_traces: Some(
-                            "an object with neither trace fields nor a list of traces",
-                        ),
-                    });
-                }
-                Ok(Document {
-                    items: obj.nested,
-                    not_traces: None,
-                })
-            }
-            fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
-                Ok(junk_doc("a string"))
-            }
-            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-                Ok(junk_doc("a boolean"))
-            }
-            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-                Ok(junk_doc("a number"))
-            }
-            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-                Ok(junk_doc("a number"))
-            }
-            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-                Ok(junk_doc("a number"))
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-                Ok(junk_doc("null"))
-            }
+        let mut sink = Sink::default();
+        DocSeed(&mut sink).deserialize(d)?;
+        Ok(Document(sink))
+    }
+}
+
+/// Reads a top-level value into a sink, as far as it goes.
+struct DocSeed<'s, 'de>(&'s mut Sink<'de>);
+
+impl<'de> DeserializeSeed<'de> for DocSeed<'_, 'de> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl DocSeed<'_, '_> {
+    fn other(self, what: &'static str) {
+        self.0.junk.push(what);
+    }
+}
+
+impl<'de> Visitor<'de> for DocSeed<'_, 'de> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a trace, a list of traces or an object holding one")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
+        read_list(seq, self.0).map(|_| ())
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
+        match read_object(map, self.0)? {
+            Found::Trace(t) => self.0.traces.push(t),
+            Found::Lists => {}
+            Found::Nothing(_) => self
+                .0
+                .junk
+                .push("an object with neither trace fields nor a list of traces"),
         }
-        d.deserialize_any(V)
+        Ok(())
+    }
+    other_values!();
+}
+
+/// Reads a list element by element into the sink (so a break keeps what came before);
+/// returns how many elements it had and how many were objects.
+fn read_list<'de, A: SeqAccess<'de>>(
+    mut seq: A,
+    sink: &mut Sink<'de>,
+) -> Result<(usize, usize), A::Error> {
+    let (mut len, mut objects) = (0, 0);
+    while let Some(was_object) = seq.next_element_seed(ElementSeed(sink))? {
+        len += 1;
+        objects += usize::from(was_object);
+    }
+    Ok((len, objects))
+}
+
+/// An element of a list of traces: an object is a trace; anything else is reported.
+struct ElementSeed<'s, 'de>(&'s mut Sink<'de>);
+
+impl<'de> DeserializeSeed<'de> for ElementSeed<'_, 'de> {
+    type Value = bool;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        d.deserialize_any(self)
     }
 }
 
-fn junk_doc(what: &'static str) -> Document<'static> {
-    Document {
-        items: Vec::new(),
-        not_traces: Some(what),
+impl ElementSeed<'_, '_> {
+    fn other(self, what: &'static str) -> bool {
+        self.0.junk.push(match what {
+            "a boolean" => "a boolean in a list of traces",
+            "a number" => "a number in a list of traces",
+            "a string" => "a string in a list of traces",
+            _ => "null in a list of traces",
+        });
+        false
     }
 }
 
-fn read_items<'de, A: SeqAccess<'de>>(mut seq: A) -> Result<Vec<Item<'de>>, A::Error> {
-    let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(64));
-    while let Some(item) = seq.next_element_seed(ItemSeed)? {
-        items.push(item);
+impl<'de> Visitor<'de> for ElementSeed<'_, 'de> {
+    type Value = bool;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a trace object")
     }
-    Ok(items)
-}
-
-struct ItemSeed;
-
-impl<'de> DeserializeSeed<'de> for ItemSeed {
-    type Value = Item<'de>;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Item<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a trace object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-                let obj = read_object(map)?;
-                Ok(match obj.wrapped {
-                    Some(inner) if !obj.is_trace => Item::Trace(inner),
-                    _ => Item::Trace(Box::new(obj.trace)),
-                })
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(Item::Junk("a list inside a list of traces"))
-            }
-            fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
-                Ok(Item::Junk("a string in a list of traces"))
-            }
-            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-                Ok(Item::Junk("a boolean in a list of traces"))
-            }
-            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-                Ok(Item::Junk("a number in a list of traces"))
-            }
-            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-                Ok(Item::Junk("a number in a list of traces"))
-            }
-            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-                Ok(Item::Junk("a number in a list of traces"))
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-                Ok(Item::Junk("null in a list of traces"))
-            }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<bool, A::Error> {
+        match read_object(map, self.0)? {
+            Found::Trace(t) | Found::Nothing(t) => self.0.traces.push(t),
+            Found::Lists => {}
         }
-        d.deserialize_any(V)
+        Ok(true)
     }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<bool, A::Error> {
+        skip_seq(seq)?;
+        self.0.junk.push("a list inside a list of traces");
+        Ok(false)
+    }
+    other_values!();
 }
 
-/// A JSON object read once, which may turn out to be a trace, a `{"cts": trace}` wrapper or
-/// a container of trace lists: the decision is made after all keys are seen.
-struct Object<'a> {
-    trace: Trace<'a>,
-    is_trace: bool,
-    wrapped: Option<Box<Trace<'a>>>,
-    nested: Vec<Item<'a>>,
+/// What a JSON object turned out to be, decided after all its keys are seen.
+enum Found<'a> {
+    /// A trace, or the trace of a `{"cts": ...}` wrapper.
+    Trace(Trace<'a>),
+    /// A container whose lists of traces went to the sink (`{"traces": [...]}`).
+    Lists,
+    /// Neither: no trace field, no list of objects.
+    Nothing(Trace<'a>),
 }
 
-fn read_object<'de, A: MapAccess<'de>>(mut map: A) -> Result<Object<'de>, A::Error> {
+fn read_object<'de, A: MapAccess<'de>>(
+    mut map: A,
+    sink: &mut Sink<'de>,
+) -> Result<Found<'de>, A::Error> {
+    let mark = sink.mark();
     let mut t = Trace::default();
     let mut is_trace = false;
     let mut wrapped = None;
-    let mut nested = Vec::new();
+    let mut lists = false;
     while let Some(key) = map.next_key::<Key>()? {
         match key {
             Key::TraceId => {
@@ -382,26 +438,98 @@ fn read_object<'de, A: MapAccess<'de>>(mut map: A) -> Result<Object<'de>, A::Err
             Key::TraceType => t.trace_type = map.next_value::<Text>()?.0,
             Key::DomainId => t.domain_id = map.next_value::<Text>()?.0,
             Key::User => t.user = map.next_value::<UserField>()?.0,
-            Key::Cts => {
-                if let Item::Trace(inner) = map.next_value_seed(ItemSeed)? {
-                    wrapped = Some(inner);
-                }
-            }
-            Key::Other => {
-                // Arrays under other keys may be lists of traces (`{"traces": [...]}`);
-                // anything else is skipped without being built.
-                if let Some(items) = map.next_value::<MaybeList>()?.0 {
-                    nested.extend(items);
-                }
-            }
+            Key::Cts => wrapped = map.next_value_seed(WrappedSeed)?,
+            // Lists under other keys may hold traces (`{"traces": [...]}`); they go to the
+            // sink as they are read and are taken back if this object is itself a trace.
+            Key::Other => lists |= map.next_value_seed(ListSeed(sink))?,
         }
     }
-    Ok(Object {
-        trace: t,
-        is_trace,
-        wrapped,
-        nested,
+    if is_trace {
+        sink.rewind(mark);
+        return Ok(Found::Trace(t));
+    }
+    if let Some(w) = wrapped {
+        sink.rewind(mark);
+        return Ok(Found::Trace(w));
+    }
+    Ok(if lists {
+        Found::Lists
+    } else {
+        Found::Nothing(t)
     })
+}
+
+/// The value of `cts` in a FunctionGraph trigger event: the trace.
+struct WrappedSeed;
+
+impl<'de> DeserializeSeed<'de> for WrappedSeed {
+    type Value = Option<Trace<'de>>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl WrappedSeed {
+    fn other<T>(self, _: &'static str) -> Option<T> {
+        None
+    }
+}
+
+impl<'de> Visitor<'de> for WrappedSeed {
+    type Value = Option<Trace<'de>>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a trace object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        let mut inner = Sink::default();
+        Ok(match read_object(map, &mut inner)? {
+            Found::Trace(t) | Found::Nothing(t) => Some(t),
+            Found::Lists => None,
+        })
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        skip_seq(seq)?;
+        Ok(None)
+    }
+    other_values!();
+}
+
+/// The value of an unknown key. A list that is empty or holds objects is a list of traces and
+/// goes to the sink (`true`); a list of plain values (ids, tags) is data and is taken back.
+struct ListSeed<'s, 'de>(&'s mut Sink<'de>);
+
+impl<'de> DeserializeSeed<'de> for ListSeed<'_, 'de> {
+    type Value = bool;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl ListSeed<'_, '_> {
+    fn other(self, _: &'static str) -> bool {
+        false
+    }
+}
+
+impl<'de> Visitor<'de> for ListSeed<'_, 'de> {
+    type Value = bool;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any value")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<bool, A::Error> {
+        let mark = self.0.mark();
+        let (len, objects) = read_list(seq, self.0)?;
+        if len > 0 && objects == 0 {
+            self.0.rewind(mark);
+            return Ok(false);
+        }
+        Ok(true)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<bool, A::Error> {
+        skip_map(map)?;
+        Ok(false)
+    }
+    other_values!();
 }
 
 /// The keys ctsguard reads; everything else is `Other`. Matching without allocating.
@@ -487,24 +615,28 @@ impl<'de> de::Deserialize<'de> for Text<'de> {
             fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
                 Ok(Text(None))
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
-                while m.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                Ok(Text(None))
+            fn visit_map<A: MapAccess<'de>>(self, m: A) -> Result<Self::Value, A::Error> {
+                skip_map(m).map(|_| Text(None))
             }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut s: A) -> Result<Self::Value, A::Error> {
-                while s.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(Text(None))
+            fn visit_seq<A: SeqAccess<'de>>(self, s: A) -> Result<Self::Value, A::Error> {
+                skip_seq(s).map(|_| Text(None))
             }
         }
         d.deserialize_any(V)
     }
 }
 
+/// `time`: milliseconds (integer or float) or a date string; anything else is absent.
 struct TimeField<'a>(Option<TraceTime<'a>>);
 
 impl<'de> de::Deserialize<'de> for TimeField<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
+        impl V {
+            fn other<'a>(self, _: &'static str) -> TimeField<'a> {
+                TimeField(None)
+            }
+        }
         impl<'de> Visitor<'de> for V {
             type Value = TimeField<'de>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -525,30 +657,34 @@ impl<'de> de::Deserialize<'de> for TimeField<'de> {
             fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
                 Ok(TimeField(Some(TraceTime::Text(Cow::Owned(s.to_owned())))))
             }
-            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-                Ok(TimeField(None))
-            }
             fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-                Ok(TimeField(None))
+                Ok(self.other("a boolean"))
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
-                while m.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                Ok(TimeField(None))
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(self.other("null"))
             }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut s: A) -> Result<Self::Value, A::Error> {
-                while s.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(TimeField(None))
+            fn visit_map<A: MapAccess<'de>>(self, m: A) -> Result<Self::Value, A::Error> {
+                skip_map(m).map(|_| TimeField(None))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, s: A) -> Result<Self::Value, A::Error> {
+                skip_seq(s).map(|_| TimeField(None))
             }
         }
         d.deserialize_any(V)
     }
 }
 
+/// `user`: an object (current traces) or a plain name (old ones); anything else is absent.
 struct UserField<'a>(Option<User<'a>>);
 
 impl<'de> de::Deserialize<'de> for UserField<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
+        impl V {
+            fn other<'a>(self, _: &'static str) -> UserField<'a> {
+                UserField(None)
+            }
+        }
         impl<'de> Visitor<'de> for V {
             type Value = UserField<'de>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -556,17 +692,17 @@ impl<'de> de::Deserialize<'de> for UserField<'de> {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
                 let mut u = User::default();
-                while let Some(k) = m.next_key::<UserKey>()? {
+                while let Some(k) = m.next_key::<NameKey>()? {
                     match k {
-                        UserKey::Id => u.id = m.next_value::<Text>()?.0,
-                        UserKey::Name => u.name = m.next_value::<Text>()?.0,
-                        UserKey::Type => u.user_type = m.next_value::<Text>()?.0,
-                        UserKey::Domain => {
-                            let dom = m.next_value::<DomainField>()?;
+                        NameKey::Id => u.id = m.next_value::<Text>()?.0,
+                        NameKey::Name => u.name = m.next_value::<Text>()?.0,
+                        NameKey::Type => u.user_type = m.next_value::<Text>()?.0,
+                        NameKey::Domain => {
+                            let dom = m.next_value::<UserField>()?.0.unwrap_or_default();
                             u.domain_id = dom.id;
                             u.domain_name = dom.name;
                         }
-                        UserKey::Other => {
+                        NameKey::Other => {
                             m.next_value::<IgnoredAny>()?;
                         }
                     }
@@ -585,31 +721,32 @@ impl<'de> de::Deserialize<'de> for UserField<'de> {
                     ..User::default()
                 })))
             }
-            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-                Ok(UserField(None))
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(self.other("a boolean"))
             }
             fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-                Ok(UserField(None))
+                Ok(self.other("a number"))
             }
             fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-                Ok(UserField(None))
+                Ok(self.other("a number"))
             }
             fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-                Ok(UserField(None))
+                Ok(self.other("a number"))
             }
-            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-                Ok(UserField(None))
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(self.other("null"))
             }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut s: A) -> Result<Self::Value, A::Error> {
-                while s.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(UserField(None))
+            fn visit_seq<A: SeqAccess<'de>>(self, s: A) -> Result<Self::Value, A::Error> {
+                skip_seq(s).map(|_| UserField(None))
             }
         }
         d.deserialize_any(V)
     }
 }
 
-enum UserKey {
+/// Keys of `user` and of `user.domain` (which is read the same lenient way: an object with
+/// `id` and `name`, or a plain name).
+enum NameKey {
     Id,
     Name,
     Type,
@@ -617,84 +754,25 @@ enum UserKey {
     Other,
 }
 
-impl<'de> de::Deserialize<'de> for UserKey {
+impl<'de> de::Deserialize<'de> for NameKey {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
         impl Visitor<'_> for V {
-            type Value = UserKey;
+            type Value = NameKey;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a field name")
             }
-            fn visit_str<E: de::Error>(self, s: &str) -> Result<UserKey, E> {
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<NameKey, E> {
                 Ok(match s {
-                    "id" => UserKey::Id,
-                    "name" => UserKey::Name,
-                    "type" => UserKey::Type,
-                    "domain" => UserKey::Domain,
-                    _ => UserKey::Other,
+                    "id" => NameKey::Id,
+                    "name" => NameKey::Name,
+                    "type" => NameKey::Type,
+                    "domain" => NameKey::Domain,
+                    _ => NameKey::Other,
                 })
             }
         }
         d.deserialize_identifier(V)
-    }
-}
-
-#[derive(Default, serde::Deserialize)]
-#[serde(default)]
-struct DomainField<'a> {
-    #[serde(borrow, deserialize_with = "text")]
-    id: Option<Cow<'a, str>>,
-    #[serde(borrow, deserialize_with = "text")]
-    name: Option<Cow<'a, str>>,
-}
-
-fn text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Cow<'de, str>>, D::Error> {
-    Ok(<Text as de::Deserialize>::deserialize(d)?.0)
-}
-
-/// The value of an unknown key: a list (maybe of traces) or anything else, skipped.
-struct MaybeList<'a>(Option<Vec<Item<'a>>>);
-
-impl<'de> de::Deserialize<'de> for MaybeList<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = MaybeList<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("any value")
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
-                let items = read_items(seq)?;
-                // Only a list whose elements are all objects counts as a list of traces;
-                // a list of strings inside a trace (resource ids, say) is just data.
-                let all_traces =
-                    !items.is_empty() && items.iter().all(|i| matches!(i, Item::Trace(_)));
-                Ok(MaybeList(all_traces.then_some(items)))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
-                while m.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                Ok(MaybeList(None))
-            }
-            fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
-                Ok(MaybeList(None))
-            }
-            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-                Ok(MaybeList(None))
-            }
-            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-                Ok(MaybeList(None))
-            }
-            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-                Ok(MaybeList(None))
-            }
-            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-                Ok(MaybeList(None))
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-                Ok(MaybeList(None))
-            }
-        }
-        d.deserialize_any(V)
     }
 }
 
@@ -709,6 +787,12 @@ mod tests {
         let mut e = GzEncoder::new(Vec::new(), Compression::fast());
         e.write_all(data).unwrap();
         e.finish().unwrap()
+    }
+
+    /// (traces, errors)
+    fn counts(json: &str) -> (usize, usize) {
+        let p = parse_traces(json.as_bytes());
+        (p.traces.len(), p.errors.len())
     }
 
     fn names(json: &str) -> (Vec<String>, usize) {
@@ -784,6 +868,60 @@ mod tests {
         assert_eq!(p.errors.len(), 3);
         let p = parse_traces(br#"{"unrelated": true}"#);
         assert!(matches!(p.errors[0], DecodeError::NotTraces { .. }));
+    }
+
+    #[test]
+    fn domain_of_any_shape_keeps_the_trace() {
+        for dom in [
+            "null",
+            "\"acme\"",
+            "{\"name\":\"acme\",\"id\":7}",
+            "[1]",
+            "true",
+        ] {
+            let json =
+                format!(r#"[{{"trace_name":"login","user":{{"name":"a","domain":{dom}}}}}]"#);
+            let p = parse_traces(json.as_bytes());
+            assert_eq!((p.traces.len(), p.errors.len()), (1, 0), "domain {dom}");
+        }
+        let p = parse_traces(br#"{"trace_name":"login","user":{"domain":"acme"}}"#);
+        assert_eq!(
+            p.traces[0].user.as_ref().unwrap().domain_name.as_deref(),
+            Some("acme")
+        );
+    }
+
+    #[test]
+    fn containers_empty_mixed_and_plain_data() {
+        // An hour without traces.
+        let p = parse_traces(br#"{"traces": []}"#);
+        assert_eq!((p.traces.len(), p.errors.len()), (0, 0));
+        // A null among traces is reported; the trace beside it is kept.
+        assert_eq!(counts(&format!(r#"{{"traces":[{A}, null]}}"#)), (1, 1));
+        // Lists of plain values beside the traces are data, not errors.
+        assert_eq!(
+            counts(&format!(r#"{{"ids":["x","y"],"traces":[{A},{B}]}}"#)),
+            (2, 0)
+        );
+        // Lists inside a trace never become traces of their own.
+        let p = parse_traces(br#"[{"trace_name":"login","resources":[{"id":1},{"id":2}]}]"#);
+        assert_eq!((p.traces.len(), p.errors.len()), (1, 0));
+    }
+
+    #[test]
+    fn traces_before_a_break_are_kept() {
+        assert_eq!(counts(&format!("[{A},{B},{A}")), (3, 1));
+        assert_eq!(counts(&format!("[{A},{B},{{\"trace_name\": tru")), (2, 1));
+        // A pretty-printed file with one typo: one error, not one per following line.
+        let pretty = format!("[\n  {A},\n  {{\"trace_name\": x}},\n  {B}\n]\n");
+        let p = parse_traces(pretty.as_bytes());
+        assert_eq!((p.traces.len(), p.errors.len()), (1, 1));
+        // And a truncated gzip file still yields the traces before the cut.
+        let full = gz(format!("[{}]", vec![A; 200].join(",")).as_bytes());
+        let cut = inflate(&full[..full.len() * 3 / 4], 1 << 20);
+        assert!(cut.error.is_some());
+        let p = parse_traces(&cut.json);
+        assert!(p.traces.len() > 100, "{}", p.traces.len());
     }
 
     #[test]

@@ -100,7 +100,11 @@ fn walk(root: &Path, dir: &Path, prefix: &str, out: &mut Vec<ObjectMeta>) -> io:
     for entry in entries {
         let entry = entry?;
         let name = entry.file_name();
-        let Some(name) = name.to_str() else { continue };
+        let Some(name) = name.to_str() else {
+            // Object keys are UTF-8; such a file cannot be a CTS object, but say so.
+            tracing::warn!("skipped {}: file name is not UTF-8", entry.path().display());
+            continue;
+        };
         if name.starts_with('.') {
             continue;
         }

@@ -144,7 +144,12 @@ pub trait ObjectStore: Send + Sync + fmt::Debug {
         loop {
             let page = self.list_page(&req).await?;
             all.objects.extend(page.objects);
-            all.common_prefixes.extend(page.common_prefixes);
+            for p in page.common_prefixes {
+                // A server resuming by `start-after` may repeat the prefix a page ended on.
+                if all.common_prefixes.last() != Some(&p) {
+                    all.common_prefixes.push(p);
+                }
+            }
             match page.next {
                 // A cursor that does not move would loop forever on a broken server.
                 Some(next) if Some(&next) != req.cursor.as_ref() => req.cursor = Some(next),

@@ -42,9 +42,10 @@ pub struct S3Store {
 /// (`obs.<region>.myhuaweicloud.com`), else the SDK's default chain, else `us-east-1`.
 fn region_from_endpoint(endpoint: &str) -> Option<String> {
     let host = url::Url::parse(endpoint).ok()?.host_str()?.to_owned();
-    let mut parts = host.split('.');
-    match (parts.next(), parts.next()) {
-        (Some("obs"), Some(region)) if !region.is_empty() => Some(region.to_owned()),
+    // obs.<region>.<domain>.<tld> at least: `obs.myhuaweicloud.com` names no region.
+    let labels: Vec<&str> = host.split('.').collect();
+    match labels.as_slice() {
+        ["obs", region, _, _, ..] if !region.is_empty() => Some((*region).to_owned()),
         _ => None,
     }
 }
@@ -211,11 +212,12 @@ impl ObjectStore for S3Store {
                 // Some OBS versions report a truncated page without a token: resume after the
                 // greatest entry of this page instead of stopping silently at 1000 keys.
                 _ => {
-                    let last_obj = objects.last().map(|o| o.key.as_str());
-                    let last_cp = common_prefixes.last().map(String::as_str);
-                    last_obj
-                        .max(last_cp)
-                        .map(|k| ListCursor::After(k.to_owned()))
+                    let last_obj = objects.last().map(|o| o.key.clone());
+                    // Resuming right after a common prefix would fold the keys under it into
+                    // the same prefix again: skip past everything under it instead (U+10FFFF
+                    // sorts after any character a key can hold).
+                    let last_cp = common_prefixes.last().map(|p| format!("{p}\u{10FFFF}"));
+                    last_obj.max(last_cp).map(ListCursor::After)
                 }
             }
         } else {
@@ -329,5 +331,6 @@ mod tests {
             Some("ap-southeast-1")
         );
         assert_eq!(region_from_endpoint("http://127.0.0.1:9000"), None);
+        assert_eq!(region_from_endpoint("https://obs.myhuaweicloud.com"), None);
     }
 }
