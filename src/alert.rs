@@ -78,6 +78,17 @@ impl Alert {
     }
 }
 
+impl Alert {
+    /// The identity of an alarm for de-duplication: the trace id per rule (the file and
+    /// position when a trace has no id).
+    pub fn id(&self) -> String {
+        match &self.trace_id {
+            Some(t) if !t.is_empty() => format!("{}:{t}", self.rule),
+            _ => format!("{}:{}#{}", self.rule, self.object, self.index),
+        }
+    }
+}
+
 pub fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }

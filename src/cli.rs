@@ -128,6 +128,15 @@ pub enum Command {
     /// the traces inside it. The day folders of the window are listed (padded and unpadded,
     /// plus one day on each side), never the whole bucket.
     Backfill(BackfillArgs),
+    /// Process the trace files that appeared since the previous scan, exactly once (the
+    /// CronJob's command).
+    ///
+    /// Each run lists [end of the last run - lateness, now) and processes the files in it that
+    /// the checkpoint does not list yet; the checkpoint is written (atomically, after the alerts
+    /// of the files it records were written) during and at the end of the run. A lease beside
+    /// the checkpoint keeps a second scan of the same checkpoint from running at the same time
+    /// (exit code 3).
+    Scan(ScanArgs),
     /// Validate the configuration and reach the source: print the regions, trackers,
     /// services and newest trace file found, or a precise error.
     Check,
@@ -141,4 +150,35 @@ pub struct BackfillArgs {
     /// End of the window, exclusive, same forms [default: now].
     #[arg(long, value_name = "TIME")]
     pub to: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// Where the scan state is kept: a local path or s3://bucket/key (same endpoint and
+    /// credentials as the source) [default: ctsguard-checkpoint.json in the working directory].
+    #[arg(long, env = "CTSGUARD_CHECKPOINT", value_name = "URL")]
+    pub checkpoint: Option<String>,
+    /// First run only (no checkpoint yet): start from this time [default: 24 hours ago].
+    #[arg(long, env = "CTSGUARD_SINCE", value_name = "TIME")]
+    pub since: Option<String>,
+    /// How late a file may appear after files with later timestamps were processed, e.g. 24h,
+    /// 90m; also how long processed files and delivered alarm ids are remembered [default: 24h].
+    #[arg(long, env = "CTSGUARD_LATENESS", value_name = "DURATION")]
+    pub lateness: Option<String>,
+    /// How long a lease of a crashed run blocks new runs [default: 10m].
+    #[arg(long, env = "CTSGUARD_LEASE_TTL", value_name = "DURATION")]
+    pub lease_ttl: Option<String>,
+    /// Commit progress at least this often during a run [default: 30s].
+    #[arg(long, env = "CTSGUARD_COMMIT_INTERVAL", value_name = "DURATION")]
+    pub commit_interval: Option<String>,
+    /// This run's share of the files, I/N with a 0-based I (e.g. 0/3); each shard keeps its
+    /// own checkpoint (NAME.shard-I-of-N.json).
+    #[arg(long, env = "CTSGUARD_SHARD", value_name = "I/N")]
+    pub shard: Option<String>,
+    /// Number of shards when the index comes from JOB_COMPLETION_INDEX (Kubernetes Indexed Jobs).
+    #[arg(long, env = "CTSGUARD_SHARDS", value_name = "N")]
+    pub shards: Option<u32>,
+    /// Take this as the current time (replays and tests) [default: the clock].
+    #[arg(long, env = "CTSGUARD_NOW", value_name = "TIME")]
+    pub now: Option<String>,
 }

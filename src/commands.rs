@@ -7,12 +7,17 @@ use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 
-use crate::config::{parse_time, ConfigError, Settings, Source};
+use crate::alert::rfc3339;
+use crate::checkpoint::{self, State};
+use crate::config::{parse_time, ConfigError, ScanSettings, Settings, Source};
 use crate::cts::layout::{self, Classified, FileKind};
+use crate::discover::Candidate;
 use crate::discover::{self, Scope, Window};
+use crate::lease::{Lease, LeaseError};
 use crate::notify::JsonLines;
-use crate::pipeline::{self, Processor, Summary};
-use crate::store::{ListRequest, LocalStore, ObjectStore, S3Store};
+use crate::pipeline::{self, Job, NoHooks, Processor, Summary};
+use crate::scan::{self, ScanHooks, ScanStop};
+use crate::store::{ListRequest, LocalStore, ObjectStore, S3Options, S3Store};
 
 /// How a command ended.
 #[derive(Debug, PartialEq, Eq)]
@@ -23,6 +28,8 @@ pub enum Outcome {
     Partial,
     /// Bad usage or configuration, or the source could not be reached.
     Unusable(String),
+    /// Another scan holds the lease (or took it over during this run).
+    Busy(String),
 }
 
 impl Outcome {
@@ -31,6 +38,7 @@ impl Outcome {
             Outcome::Done => 0,
             Outcome::Partial => 1,
             Outcome::Unusable(_) => 2,
+            Outcome::Busy(_) => 3,
         }
     }
 }
@@ -130,17 +138,16 @@ pub async fn backfill(s: Settings, from: &str, to: Option<&str>) -> Outcome {
         source: source_label(&s, store.as_ref()),
         ..Summary::default()
     };
-    let run = pipeline::run(
+    let job = Job {
         store,
-        &scope,
-        &regions,
+        scope,
+        regions,
         window,
         proc,
-        s.concurrency,
-        &mut sink,
-        &mut summary,
-    )
-    .await;
+        concurrency: s.concurrency,
+        select: Arc::new(|_: &Candidate| true),
+    };
+    let run = pipeline::run(job, &mut sink, &mut summary, &mut NoHooks).await;
     summary.duration_seconds = started.elapsed().as_secs_f64();
     if let Err(e) = run {
         summary.errors += 1;
@@ -289,4 +296,199 @@ async fn newest_day(
         level = next;
     }
     Ok(level)
+}
+
+/// Opens the store holding the checkpoint: `s3://bucket/key` (with the source's endpoint and
+/// credentials) or a local file, whose folder is created if needed.
+async fn open_checkpoint(
+    s: &Settings,
+    url: &str,
+) -> Result<(Arc<dyn ObjectStore>, String), Outcome> {
+    if let Some(rest) = url
+        .strip_prefix("s3://")
+        .or_else(|| url.strip_prefix("obs://"))
+    {
+        let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() || key.is_empty() {
+            return Err(Outcome::Unusable(format!(
+                "--checkpoint: {url:?} must be s3://bucket/key"
+            )));
+        }
+        let opts = S3Options {
+            bucket: bucket.to_owned(),
+            ..s.s3.clone()
+        };
+        return Ok((Arc::new(S3Store::connect(&opts).await), key.to_owned()));
+    }
+    let path = std::path::Path::new(url.strip_prefix("file://").unwrap_or(url));
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+        return Err(Outcome::Unusable(format!(
+            "--checkpoint: {url:?} names no file"
+        )));
+    };
+    std::fs::create_dir_all(&dir).map_err(|e| {
+        Outcome::Unusable(format!(
+            "--checkpoint: cannot create {}: {e}",
+            dir.display()
+        ))
+    })?;
+    let store =
+        LocalStore::open(&dir).map_err(|e| Outcome::Unusable(format!("--checkpoint: {e}")))?;
+    Ok((Arc::new(store), name.to_owned()))
+}
+
+/// The identity of the source a checkpoint belongs to (a directory by its absolute path, so
+/// the working directory does not matter).
+fn source_id(s: &Settings) -> String {
+    match &s.source {
+        Source::S3 { bucket, prefix } => format!("s3://{bucket}/{prefix}"),
+        Source::Local { dir } => std::fs::canonicalize(dir)
+            .unwrap_or_else(|_| dir.clone())
+            .display()
+            .to_string(),
+    }
+}
+
+/// `scan`: the files that appeared since the previous run, exactly once.
+pub async fn scan(s: Settings, sc: ScanSettings) -> Outcome {
+    let started = Instant::now();
+    let store = match open_source(&s).await {
+        Ok(st) => st,
+        Err(o) => return o,
+    };
+    let (ck_store, base_key) = match open_checkpoint(&s, &sc.checkpoint).await {
+        Ok(c) => c,
+        Err(o) => return o,
+    };
+    let key = scan::shard_key(&base_key, sc.shard);
+    let lease = match Lease::acquire(
+        ck_store.as_ref(),
+        &format!("{key}.lease"),
+        sc.lease_ttl,
+        sc.now,
+    )
+    .await
+    {
+        Ok(l) => l,
+        Err(e @ LeaseError::Held { .. }) => return Outcome::Busy(e.to_string()),
+        Err(e) => return Outcome::Unusable(e.to_string()),
+    };
+    let source = source_id(&s);
+    let state = match State::load(ck_store.as_ref(), &key, &source, sc.shard).await {
+        Ok(Some(st)) => st,
+        Ok(None) => {
+            tracing::info!(
+                "no checkpoint at {key} yet: first run, from {}",
+                rfc3339(sc.since)
+            );
+            State::new(&source, sc.shard, sc.now)
+        }
+        Err(e) => {
+            lease.release(ck_store.as_ref()).await;
+            return Outcome::Unusable(e.to_string());
+        }
+    };
+    let window = Window {
+        from: checkpoint::window_start(&state, sc.lateness, sc.since),
+        to: sc.now,
+    };
+    // The clock for lease renewals and commit times follows --now when it is given.
+    let (base, t0) = (sc.now, Instant::now());
+    let clock =
+        Box::new(move || base + chrono::Duration::from_std(t0.elapsed()).unwrap_or_default());
+    let processed: std::collections::HashSet<String> = state.processed.keys().cloned().collect();
+    let mut hooks = ScanHooks::new(
+        state,
+        ck_store.clone(),
+        &key,
+        lease,
+        sc.commit_interval,
+        clock,
+    );
+
+    let scope = scope(&s);
+    let prepared = async {
+        let regions = discover::regions(store.as_ref(), &scope)
+            .await
+            .map_err(|e| Outcome::Unusable(e.to_string()))?;
+        let sink = JsonLines::open(&s.alerts)
+            .map_err(|e| Outcome::Unusable(format!("--alerts {:?}: {e}", s.alerts)))?;
+        Ok::<_, Outcome>((regions, sink))
+    };
+    let (regions, mut sink) = match prepared.await {
+        Ok(p) => p,
+        Err(o) => {
+            hooks.release().await;
+            return o;
+        }
+    };
+    tracing::info!(
+        "scan {} .. {} over {} (regions {}){}",
+        rfc3339(window.from),
+        rfc3339(window.to),
+        source_label(&s, store.as_ref()),
+        regions.join(", "),
+        sc.shard
+            .map(|sh| format!(", shard {}/{}", sh.index, sh.count))
+            .unwrap_or_default()
+    );
+    let shard = sc.shard;
+    let job = Job {
+        store: store.clone(),
+        scope,
+        regions,
+        window,
+        proc: Arc::new(Processor {
+            rule: s.rule.clone(),
+            template: s.template.clone(),
+            max_file_size: s.max_decompressed_size,
+        }),
+        concurrency: s.concurrency,
+        select: Arc::new(move |c: &Candidate| {
+            !processed.contains(&c.key) && shard.is_none_or(|sh| sh.owns(&c.key))
+        }),
+    };
+    let mut summary = Summary {
+        command: "scan".into(),
+        source: source_label(&s, store.as_ref()),
+        ..Summary::default()
+    };
+    let ran = pipeline::run(job, &mut sink, &mut summary, &mut hooks).await;
+    let outcome = match ran {
+        Ok(true) => match hooks.finish(window.to, sc.lateness).await {
+            Ok(()) => None,
+            Err(e) => Some(stop_outcome(e)),
+        },
+        Ok(false) => Some(match hooks.stopped.take() {
+            Some(e) => stop_outcome(e),
+            None => Outcome::Partial,
+        }),
+        Err(e) => {
+            summary.errors += 1;
+            tracing::error!("writing alerts to {:?} failed: {e}", s.alerts);
+            None
+        }
+    };
+    hooks.release().await;
+    if summary.files == 0 && summary.errors == 0 {
+        tracing::info!(
+            "nothing new: listed {} day folders, {} files already done or another shard's, nothing downloaded",
+            summary.listed_prefixes,
+            summary.files_skipped
+        );
+    }
+    summary.duration_seconds = started.elapsed().as_secs_f64();
+    let finished = finish(&s, &summary);
+    outcome.unwrap_or(finished)
+}
+
+fn stop_outcome(e: ScanStop) -> Outcome {
+    match e {
+        ScanStop::Lease(l @ LeaseError::Lost { .. }) => Outcome::Busy(l.to_string()),
+        other => Outcome::Unusable(other.to_string()),
+    }
 }

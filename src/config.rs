@@ -79,6 +79,19 @@ struct FileConfig {
     max_decompressed_size: Option<SizeValue>,
     summary_json: Option<PathBuf>,
     s3: Option<S3FileConfig>,
+    scan: Option<ScanFileConfig>,
+}
+
+/// The `[scan]` table.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScanFileConfig {
+    checkpoint: Option<String>,
+    since: Option<String>,
+    lateness: Option<String>,
+    lease_ttl: Option<String>,
+    commit_interval: Option<String>,
+    shards: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -168,6 +181,10 @@ pub struct Settings {
     pub concurrency: usize,
     pub max_decompressed_size: u64,
     pub summary_json: Option<PathBuf>,
+    /// The `[scan]` table, resolved by [`ScanSettings::resolve`] when scanning.
+    pub scan_file: ScanFileConfig,
+    /// The config file, for messages (empty when none).
+    pub config_path: String,
 }
 
 /// A value and a human name of where it came from, for error messages.
@@ -436,6 +453,137 @@ impl Settings {
             concurrency,
             max_decompressed_size,
             summary_json,
+            scan_file: file.scan.unwrap_or_default(),
+            config_path: path.clone(),
+        })
+    }
+}
+
+pub const DEFAULT_CHECKPOINT: &str = "ctsguard-checkpoint.json";
+pub const DEFAULT_LATENESS: &str = "24h";
+pub const DEFAULT_LOOKBACK: &str = "24h";
+pub const DEFAULT_LEASE_TTL: &str = "10m";
+pub const DEFAULT_COMMIT_INTERVAL: &str = "30s";
+/// Set by Kubernetes in the pods of an Indexed Job.
+pub const JOB_INDEX_ENV: &str = "JOB_COMPLETION_INDEX";
+
+/// The settings of `scan`, validated.
+#[derive(Debug, Clone)]
+pub struct ScanSettings {
+    pub checkpoint: String,
+    /// Start of the first run's window.
+    pub since: DateTime<Utc>,
+    pub lateness: chrono::Duration,
+    pub lease_ttl: chrono::Duration,
+    pub commit_interval: std::time::Duration,
+    pub shard: Option<crate::checkpoint::Shard>,
+    pub now: DateTime<Utc>,
+}
+
+impl ScanSettings {
+    pub fn resolve(
+        a: &crate::cli::ScanArgs,
+        m: &ArgMatches,
+        s: &Settings,
+    ) -> Result<Self, ConfigError> {
+        let f = s.scan_file.clone();
+        let fp = s.config_path.as_str();
+        let now = match pick(m, "now", a.now.clone(), None, "", fp) {
+            Some(v) => parse_time(&v.origin, &v.value)?,
+            None => Utc::now(),
+        };
+        let duration = |id: &str, flag: Option<String>, file: Option<String>, default: &str| {
+            let (text, origin) = match pick(m, id, flag, file, &format!("scan.{id}"), fp) {
+                Some(v) => (v.value, v.origin),
+                None => (default.to_owned(), id.to_owned()),
+            };
+            let d = humantime::parse_duration(text.trim()).map_err(|e| {
+                invalid(
+                    &origin,
+                    format!("{text:?} is not a duration such as 24h, 90m or 30s: {e}"),
+                )
+            })?;
+            if d.is_zero() {
+                return Err(invalid(
+                    &origin,
+                    format!("{text:?} must be longer than zero"),
+                ));
+            }
+            Ok(d)
+        };
+        let to_chrono = |d: std::time::Duration, id: &str| {
+            chrono::Duration::from_std(d).map_err(|_| invalid(id, "duration too long"))
+        };
+        let lateness = to_chrono(
+            duration("lateness", a.lateness.clone(), f.lateness, DEFAULT_LATENESS)?,
+            "lateness",
+        )?;
+        let lease_ttl = to_chrono(
+            duration(
+                "lease_ttl",
+                a.lease_ttl.clone(),
+                f.lease_ttl,
+                DEFAULT_LEASE_TTL,
+            )?,
+            "lease_ttl",
+        )?;
+        let commit_interval = duration(
+            "commit_interval",
+            a.commit_interval.clone(),
+            f.commit_interval,
+            DEFAULT_COMMIT_INTERVAL,
+        )?;
+        let since = match pick(m, "since", a.since.clone(), f.since, "scan.since", fp) {
+            Some(v) => parse_time(&v.origin, &v.value)?,
+            None => {
+                now - to_chrono(
+                    duration("lookback", None, None, DEFAULT_LOOKBACK)?,
+                    "lookback",
+                )?
+            }
+        };
+        let shard = match (
+            pick(m, "shard", a.shard.clone(), None, "", fp),
+            a.shards.or(f.shards),
+        ) {
+            (Some(v), _) => {
+                Some(crate::scan::parse_shard(&v.value).map_err(|r| invalid(&v.origin, r))?)
+            }
+            (None, Some(n)) if n > 1 => {
+                let index = std::env::var(JOB_INDEX_ENV).map_err(|_| {
+                    invalid("--shards/CTSGUARD_SHARDS", format!("{n} shards, but neither --shard nor {JOB_INDEX_ENV} says which one this is"))
+                })?;
+                Some(
+                    crate::scan::parse_shard(&format!("{index}/{n}"))
+                        .map_err(|r| invalid(JOB_INDEX_ENV, r))?,
+                )
+            }
+            _ => None,
+        };
+        let checkpoint = pick(
+            m,
+            "checkpoint",
+            a.checkpoint.clone(),
+            f.checkpoint,
+            "scan.checkpoint",
+            fp,
+        )
+        .map(|v| v.value)
+        .unwrap_or_else(|| DEFAULT_CHECKPOINT.to_owned());
+        if checkpoint.trim().is_empty() || checkpoint.ends_with('/') {
+            return Err(invalid(
+                "--checkpoint",
+                format!("{checkpoint:?} must name a file or an object key"),
+            ));
+        }
+        Ok(ScanSettings {
+            checkpoint,
+            since,
+            lateness,
+            lease_ttl,
+            commit_interval,
+            shard,
+            now,
         })
     }
 }

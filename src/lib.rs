@@ -1,6 +1,7 @@
 //! ctsguard: a batch worker over Cloud Trace Service (CTS) trace buckets.
 pub mod alert;
 pub mod allowlist;
+pub mod checkpoint;
 pub mod cli;
 pub mod commands;
 pub mod config;
@@ -8,6 +9,8 @@ pub mod cts;
 pub mod detect;
 pub mod discover;
 pub mod gen;
+pub mod lease;
 pub mod notify;
 pub mod pipeline;
+pub mod scan;
 pub mod store;

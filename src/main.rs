@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory, FromArgMatches};
 use ctsguard::cli::{Cli, Command};
 use ctsguard::commands::{self, Outcome};
-use ctsguard::config::Settings;
+use ctsguard::config::{ScanSettings, Settings};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
@@ -47,6 +47,13 @@ fn main() -> ExitCode {
     let outcome = runtime.block_on(async {
         match &cli.command {
             Command::Backfill(a) => commands::backfill(settings, &a.from, a.to.as_deref()).await,
+            Command::Scan(a) => {
+                let sub = matches.subcommand_matches("scan").unwrap_or(&matches);
+                match ScanSettings::resolve(a, sub, &settings) {
+                    Ok(sc) => commands::scan(settings, sc).await,
+                    Err(e) => Outcome::Unusable(e.to_string()),
+                }
+            }
             Command::Check => commands::check(settings).await,
         }
     });
@@ -54,7 +61,7 @@ fn main() -> ExitCode {
 }
 
 fn report(outcome: Outcome) -> ExitCode {
-    if let Outcome::Unusable(msg) = &outcome {
+    if let Outcome::Unusable(msg) | Outcome::Busy(msg) = &outcome {
         eprintln!("error: {msg}");
     }
     ExitCode::from(outcome.exit_code())

@@ -4,6 +4,8 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use futures::future::{self, Either, FutureExt};
 use futures::stream::StreamExt;
 use md5::{Digest, Md5};
@@ -33,6 +35,8 @@ pub struct Processor {
 #[derive(Debug, Clone)]
 pub struct FileOutcome {
     pub key: String,
+    /// The upload time in the file's name.
+    pub time: DateTime<Utc>,
     pub compressed_bytes: u64,
     pub decompressed_bytes: u64,
     /// MD5 of the bytes as stored (what CTS digests list), when the file was downloaded.
@@ -42,6 +46,8 @@ pub struct FileOutcome {
     /// What could not be read; the file counts as failed when this is not empty, even if
     /// part of it was read (its alerts are still emitted).
     pub problems: Vec<String>,
+    /// The problem may pass (the download failed): try the file again in a later run.
+    pub retry: bool,
 }
 
 impl Processor {
@@ -71,12 +77,14 @@ impl Processor {
             .collect();
         FileOutcome {
             key: cand.key.clone(),
+            time: cand.file.time,
             compressed_bytes: raw.len() as u64,
             decompressed_bytes: inflated.json.len() as u64,
             md5: Some(md5),
             traces: parsed.traces.len() as u64,
             alerts,
             problems,
+            retry: false,
         }
     }
 }
@@ -105,6 +113,10 @@ pub struct Summary {
     pub decompressed_bytes: u64,
     pub traces: u64,
     pub alarms: u64,
+    /// Alarms not sent again because an earlier run delivered them (scan).
+    pub alarms_suppressed: u64,
+    /// Trace files listed but not processed: done by an earlier scan, or another shard's.
+    pub files_skipped: u64,
     pub digest_files: u64,
     pub unrelated_objects: u64,
     /// Objects that could not be listed, read or processed, and listings that failed.
@@ -114,7 +126,7 @@ pub struct Summary {
 }
 
 impl Summary {
-    fn fail(&mut self, key: &str, reason: &str) {
+    pub(crate) fn fail(&mut self, key: &str, reason: &str) {
         tracing::error!("{key}: {reason}");
         self.errors += 1;
         self.failures.push(Failure {
@@ -124,48 +136,79 @@ impl Summary {
     }
 }
 
-/// One step of the run, in key order: a processed file or something the listing said.
+/// One step of the run, in key order: a processed file, a file not selected, or something the
+/// listing said.
 enum Step {
     File(FileOutcome),
+    Skipped,
     Note(Listed),
 }
 
-/// Lists the window's day folders and runs every trace file through `proc`, writing alerts to
-/// `sink` in key order. `concurrency` bounds the downloads in flight, and with the few day
-/// listings read ahead, the memory used.
-#[allow(clippy::too_many_arguments)]
+/// What to process.
+#[derive(Clone)]
+pub struct Job {
+    pub store: Arc<dyn ObjectStore>,
+    pub scope: Scope,
+    pub regions: Vec<String>,
+    pub window: Window,
+    pub proc: Arc<Processor>,
+    /// Downloads in flight; with the few day listings read ahead, this bounds memory.
+    pub concurrency: usize,
+    /// Which listed trace files to process (`scan` skips files done before and other shards').
+    pub select: Arc<dyn Fn(&Candidate) -> bool + Send + Sync>,
+}
+
+/// What a driver does around each file.
+#[async_trait]
+pub trait Hooks: Send {
+    /// Drops alerts an earlier run delivered already; called before they are emitted.
+    fn dedupe(&mut self, _alerts: &mut Vec<Alert>) -> usize {
+        0
+    }
+    /// Called once a file's alerts reached the sink; `false` stops the run.
+    async fn done(&mut self, _outcome: &FileOutcome) -> bool {
+        true
+    }
+}
+
+/// The hooks of `backfill`: none.
+pub struct NoHooks;
+
+impl Hooks for NoHooks {}
+
+/// Lists the window's day folders and runs every selected trace file through the processor,
+/// writing alerts to `sink` in key order. Returns `false` when the hooks stopped the run.
 pub async fn run(
-    store: Arc<dyn ObjectStore>,
-    scope: &Scope,
-    regions: &[String],
-    window: Window,
-    proc: Arc<Processor>,
-    concurrency: usize,
+    job: Job,
     sink: &mut JsonLines,
     summary: &mut Summary,
-) -> std::io::Result<()> {
-    let prefixes = discover::day_prefixes(scope, regions, window);
-    summary.window_from = rfc3339(window.from);
-    summary.window_to = rfc3339(window.to);
-    summary.regions = regions.to_vec();
+    hooks: &mut dyn Hooks,
+) -> std::io::Result<bool> {
+    let prefixes = discover::day_prefixes(&job.scope, &job.regions, job.window);
+    summary.window_from = rfc3339(job.window.from);
+    summary.window_to = rfc3339(job.window.to);
+    summary.regions = job.regions.clone();
     summary.listed_prefixes = prefixes.len();
 
-    let listed = discover::files(store.clone(), scope, window, prefixes);
+    let listed = discover::files(job.store.clone(), &job.scope, job.window, prefixes);
+    let (store, proc, select) = (job.store.clone(), job.proc.clone(), job.select.clone());
     let mut steps = listed
-        .map(|item| match item {
+        .map(move |item| match item {
+            Listed::Trace(cand) if !select(&cand) => Either::Right(future::ready(Step::Skipped)),
             Listed::Trace(cand) => {
                 Either::Left(fetch_and_process(store.clone(), proc.clone(), cand).map(Step::File))
             }
             other => Either::Right(future::ready(Step::Note(other))),
         })
-        .buffered(concurrency.max(1));
+        .buffered(job.concurrency.max(1));
     while let Some(step) = steps.next().await {
         match step {
-            Step::File(outcome) => {
+            Step::File(mut outcome) => {
                 summary.files += 1;
                 summary.bytes += outcome.compressed_bytes;
                 summary.decompressed_bytes += outcome.decompressed_bytes;
                 summary.traces += outcome.traces;
+                summary.alarms_suppressed += hooks.dedupe(&mut outcome.alerts) as u64;
                 summary.alarms += outcome.alerts.len() as u64;
                 tracing::debug!(
                     key = %outcome.key,
@@ -180,7 +223,12 @@ pub async fn run(
                     summary.files_failed += 1;
                     summary.fail(&outcome.key, &outcome.problems.join("; "));
                 }
+                if !hooks.done(&outcome).await {
+                    sink.finish()?;
+                    return Ok(false);
+                }
             }
+            Step::Skipped => summary.files_skipped += 1,
             Step::Note(Listed::Digest(_)) => summary.digest_files += 1,
             Step::Note(Listed::Unrelated(key)) => {
                 summary.unrelated_objects += 1;
@@ -193,7 +241,8 @@ pub async fn run(
             Step::Note(Listed::Trace(_)) => {}
         }
     }
-    sink.finish()
+    sink.finish()?;
+    Ok(true)
 }
 
 async fn fetch_and_process(
@@ -201,14 +250,17 @@ async fn fetch_and_process(
     proc: Arc<Processor>,
     cand: Candidate,
 ) -> FileOutcome {
+    let time = cand.file.time;
     let failed = |key: &str, problem: String| FileOutcome {
         key: key.to_owned(),
+        time,
         compressed_bytes: 0,
         decompressed_bytes: 0,
         md5: None,
         traces: 0,
         alerts: Vec::new(),
         problems: vec![problem],
+        retry: true,
     };
     let raw = match store.get(&cand.key, proc.max_file_size).await {
         Ok(o) => o.body,

@@ -8,31 +8,13 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Output;
 
-use assert_cmd::Command;
 use ctsguard::gen::{self, GenSpec, Manifest};
 use ctsguard::store::LocalStore;
 use serde_json::Value;
 
+use common::cli::{ctsguard, rt};
+
 use common::s3::{s3_store, S3Server};
-
-/// A `ctsguard` command with no settings leaking in from the caller's environment.
-fn ctsguard() -> Command {
-    let mut c = Command::cargo_bin("ctsguard").expect("binary built");
-    for (k, _) in std::env::vars() {
-        if k.starts_with("CTSGUARD_") || k == "IP" || k.starts_with("AWS_") {
-            c.env_remove(k);
-        }
-    }
-    c.env("CTSGUARD_LOG", "warn");
-    c
-}
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
 
 fn spec() -> GenSpec {
     GenSpec {

@@ -1,23 +1,16 @@
 //! The command line: settings precedence, configuration errors (exit 2 naming the setting),
 //! `check`, and the exit codes.
 
+mod common;
+
 use std::path::Path;
 use std::process::Output;
 
-use assert_cmd::Command;
 use ctsguard::gen::{self, GenSpec};
 use ctsguard::store::LocalStore;
 
-fn ctsguard() -> Command {
-    let mut c = Command::cargo_bin("ctsguard").expect("binary built");
-    for (k, _) in std::env::vars() {
-        if k.starts_with("CTSGUARD_") || k == "IP" || k.starts_with("AWS_") {
-            c.env_remove(k);
-        }
-    }
-    c.env("CTSGUARD_LOG", "warn");
-    c
-}
+use assert_cmd::Command;
+use common::cli::ctsguard;
 
 fn tree() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -1,7 +1,7 @@
 //! Where alerts go. For now JSON lines to standard output or a file; every alert is one line,
 //! so the stream can be piped into `jq`, a log shipper or a SIEM.
 
-use std::fs::File;
+use std::fs::OpenOptions;
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 
@@ -35,7 +35,10 @@ impl JsonLines {
     pub fn open(dest: &AlertDest) -> io::Result<Self> {
         let out: Box<dyn Write + Send> = match dest {
             AlertDest::Stdout => Box::new(BufWriter::new(io::stdout())),
-            AlertDest::File(p) => Box::new(BufWriter::new(File::create(p)?)),
+            // Appended to, never truncated: alarms of earlier runs are not for us to delete.
+            AlertDest::File(p) => Box::new(BufWriter::new(
+                OpenOptions::new().create(true).append(true).open(p)?,
+            )),
         };
         Ok(JsonLines { out, written: 0 })
     }

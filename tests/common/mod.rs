@@ -5,6 +5,7 @@
 //! `clippy -D warnings`.
 #![allow(dead_code, unused_imports)]
 
+pub mod cli;
 pub mod s3;
 
 pub use s3::{
