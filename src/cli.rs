@@ -108,6 +108,29 @@ pub struct GlobalArgs {
     )]
     pub summary_json: Option<PathBuf>,
 
+    /// Push the run's metrics to this Prometheus Pushgateway (e.g. http://pushgateway:9091).
+    #[arg(long, global = true, env = "CTSGUARD_METRICS_PUSH", value_name = "URL")]
+    pub metrics_push: Option<String>,
+
+    /// Write the run's metrics in the Prometheus text format to this file (node exporter
+    /// textfile collector).
+    #[arg(
+        long,
+        global = true,
+        env = "CTSGUARD_METRICS_FILE",
+        value_name = "PATH"
+    )]
+    pub metrics_file: Option<PathBuf>,
+
+    /// Log format on standard error [default: text on a terminal, json otherwise].
+    #[arg(
+        long,
+        global = true,
+        env = "CTSGUARD_LOG_FORMAT",
+        value_name = "FORMAT"
+    )]
+    pub log_format: Option<LogFormat>,
+
     /// Log filter for standard error (error, warn, info, debug, trace, or a tracing directive).
     #[arg(
         long,
@@ -117,6 +140,14 @@ pub struct GlobalArgs {
         default_value = "info"
     )]
     pub log: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// One JSON object per line: timestamp, level, message and the event's fields.
+    Json,
+    /// Human-readable lines.
+    Text,
 }
 
 #[derive(Debug, Subcommand)]

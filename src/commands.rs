@@ -14,8 +14,10 @@ use crate::cts::layout::{self, Classified, FileKind};
 use crate::discover::Candidate;
 use crate::discover::{self, Scope, Window};
 use crate::lease::{Lease, LeaseError};
+use crate::metrics::RunMetrics;
 use crate::notify::JsonLines;
 use crate::pipeline::{self, Job, NoHooks, Processor, Summary};
+use crate::progress::Progress;
 use crate::scan::{self, ScanHooks, ScanStop};
 use crate::store::{ListRequest, LocalStore, ObjectStore, S3Options, S3Store};
 
@@ -146,6 +148,7 @@ pub async fn backfill(s: Settings, from: &str, to: Option<&str>) -> Outcome {
         proc,
         concurrency: s.concurrency,
         select: Arc::new(|_: &Candidate| true),
+        progress: Progress::new(s.progress, "backfill"),
     };
     let run = pipeline::run(job, &mut sink, &mut summary, &mut NoHooks).await;
     summary.duration_seconds = started.elapsed().as_secs_f64();
@@ -153,7 +156,43 @@ pub async fn backfill(s: Settings, from: &str, to: Option<&str>) -> Outcome {
         summary.errors += 1;
         tracing::error!("writing alerts to {:?} failed: {e}", s.alerts);
     }
-    finish(&s, &summary)
+    let outcome = finish(&s, &summary);
+    publish_metrics(&s, &summary, "backfill", None, outcome).await
+}
+
+/// Pushes and/or writes the run's metrics. A failure to do so is reported and makes a
+/// successful run exit 1: an unmonitored CronJob must not look healthy.
+async fn publish_metrics(
+    s: &Settings,
+    summary: &Summary,
+    command: &str,
+    shard: Option<(u32, u32)>,
+    outcome: Outcome,
+) -> Outcome {
+    let metrics = RunMetrics {
+        summary,
+        command,
+        shard,
+        exit_code: outcome.exit_code(),
+        finished_at: Utc::now(),
+    };
+    let mut failed = false;
+    if let Some(url) = &s.metrics_push {
+        if let Err(e) = metrics.push(url).await {
+            tracing::error!("--metrics-push: {e}");
+            failed = true;
+        }
+    }
+    if let Some(path) = &s.metrics_file {
+        if let Err(e) = metrics.write_file(path) {
+            tracing::error!("--metrics-file {}: {e}", path.display());
+            failed = true;
+        }
+    }
+    match outcome {
+        Outcome::Done if failed => Outcome::Partial,
+        other => other,
+    }
 }
 
 /// Logs the summary, writes it as JSON when asked, and decides the outcome.
@@ -451,6 +490,7 @@ pub async fn scan(s: Settings, sc: ScanSettings) -> Outcome {
         select: Arc::new(move |c: &Candidate| {
             !processed.contains(&c.key) && shard.is_none_or(|sh| sh.owns(&c.key))
         }),
+        progress: Progress::new(s.progress, "scan"),
     };
     let mut summary = Summary {
         command: "scan".into(),
@@ -483,7 +523,8 @@ pub async fn scan(s: Settings, sc: ScanSettings) -> Outcome {
     }
     summary.duration_seconds = started.elapsed().as_secs_f64();
     let finished = finish(&s, &summary);
-    outcome.unwrap_or(finished)
+    let shard = sc.shard.map(|sh| (sh.index, sh.count));
+    publish_metrics(&s, &summary, "scan", shard, outcome.unwrap_or(finished)).await
 }
 
 fn stop_outcome(e: ScanStop) -> Outcome {

@@ -78,6 +78,8 @@ struct FileConfig {
     concurrency: Option<usize>,
     max_decompressed_size: Option<SizeValue>,
     summary_json: Option<PathBuf>,
+    metrics_push: Option<String>,
+    metrics_file: Option<PathBuf>,
     s3: Option<S3FileConfig>,
     scan: Option<ScanFileConfig>,
 }
@@ -181,6 +183,10 @@ pub struct Settings {
     pub concurrency: usize,
     pub max_decompressed_size: u64,
     pub summary_json: Option<PathBuf>,
+    pub metrics_push: Option<String>,
+    pub metrics_file: Option<PathBuf>,
+    /// Show a progress line (standard error is a terminal and logs are text).
+    pub progress: bool,
     /// The `[scan]` table, resolved by [`ScanSettings::resolve`] when scanning.
     pub scan_file: ScanFileConfig,
     /// The config file, for messages (empty when none).
@@ -439,7 +445,44 @@ impl Settings {
         )
         .map(|v| v.value);
 
+        let metrics_push = pick(
+            m,
+            "metrics_push",
+            g.metrics_push.clone(),
+            file.metrics_push,
+            "metrics_push",
+            fp,
+        );
+        if let Some(v) = &metrics_push {
+            let ok = url::Url::parse(&v.value)
+                .map(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+                .unwrap_or(false);
+            if !ok {
+                return Err(invalid(
+                    &v.origin,
+                    format!(
+                        "{:?} is not a Pushgateway URL such as http://pushgateway:9091",
+                        v.value
+                    ),
+                ));
+            }
+        }
+        let metrics_file = pick(
+            m,
+            "metrics_file",
+            g.metrics_file.clone(),
+            file.metrics_file,
+            "metrics_file",
+            fp,
+        )
+        .map(|v| v.value);
+        let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+        let progress = terminal && g.log_format != Some(crate::cli::LogFormat::Json);
+
         Ok(Settings {
+            metrics_push: metrics_push.map(|v| v.value),
+            metrics_file,
+            progress,
             source: source_parsed,
             s3,
             regions,

@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches};
-use ctsguard::cli::{Cli, Command};
+use ctsguard::cli::{Cli, Command, LogFormat};
 use ctsguard::commands::{self, Outcome};
 use ctsguard::config::{ScanSettings, Settings};
 use tracing_subscriber::EnvFilter;
@@ -25,13 +25,26 @@ fn main() -> ExitCode {
             )))
         }
     };
-    tracing_subscriber::fmt()
+    let terminal = std::io::stderr().is_terminal();
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        // Colour codes only for a person at a terminal, not in log files or CI output.
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_target(false)
-        .init();
+        .with_target(false);
+    // Machines read logs that do not go to a terminal: one JSON object a line, the event's
+    // fields (key, reason, ...) at the top level next to timestamp, level and message.
+    match cli.global.log_format.unwrap_or(if terminal {
+        LogFormat::Text
+    } else {
+        LogFormat::Json
+    }) {
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .init(),
+        // Colour codes only for a person at a terminal.
+        LogFormat::Text => builder.with_ansi(terminal).init(),
+    }
 
     let settings = match Settings::resolve(&cli.global, &matches) {
         Ok(s) => s,

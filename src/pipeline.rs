@@ -16,6 +16,7 @@ use crate::cts::trace::{inflate, parse_traces};
 use crate::detect::Rule;
 use crate::discover::{self, Candidate, Listed, Scope, Window};
 use crate::notify::JsonLines;
+use crate::progress::Progress;
 use crate::store::ObjectStore;
 
 /// Problems reported per file before the rest are only counted: a damaged file of a million
@@ -118,6 +119,8 @@ pub struct Summary {
     /// Trace files listed but not processed: done by an earlier scan, or another shard's.
     pub files_skipped: u64,
     pub digest_files: u64,
+    /// Trace or digest files failing an integrity check.
+    pub integrity_failures: u64,
     pub unrelated_objects: u64,
     /// Objects that could not be listed, read or processed, and listings that failed.
     pub errors: u64,
@@ -127,7 +130,7 @@ pub struct Summary {
 
 impl Summary {
     pub(crate) fn fail(&mut self, key: &str, reason: &str) {
-        tracing::error!("{key}: {reason}");
+        tracing::error!(key = %key, reason = %reason, "{key}: {reason}");
         self.errors += 1;
         self.failures.push(Failure {
             key: key.to_owned(),
@@ -156,6 +159,7 @@ pub struct Job {
     pub concurrency: usize,
     /// Which listed trace files to process (`scan` skips files done before and other shards').
     pub select: Arc<dyn Fn(&Candidate) -> bool + Send + Sync>,
+    pub progress: Progress,
 }
 
 /// What a driver does around each file.
@@ -202,6 +206,8 @@ pub async fn run(
         })
         .buffered(job.concurrency.max(1));
     while let Some(step) = steps.next().await {
+        job.progress
+            .update(summary.files, summary.bytes, summary.alarms, summary.errors);
         match step {
             Step::File(mut outcome) => {
                 summary.files += 1;
@@ -224,6 +230,7 @@ pub async fn run(
                     summary.fail(&outcome.key, &outcome.problems.join("; "));
                 }
                 if !hooks.done(&outcome).await {
+                    job.progress.finish();
                     sink.finish()?;
                     return Ok(false);
                 }
@@ -241,6 +248,7 @@ pub async fn run(
             Step::Note(Listed::Trace(_)) => {}
         }
     }
+    job.progress.finish();
     sink.finish()?;
     Ok(true)
 }
