@@ -47,6 +47,14 @@ pub struct State {
     /// The end of the window of the last completed run. The next run lists from
     /// `scanned_until - lateness`, so a file may appear up to `lateness` late.
     pub scanned_until: Option<DateTime<Utc>>,
+    /// Where the first run's window started, so a first run that crashed resumes there rather
+    /// than at a `--since` recomputed from the clock.
+    #[serde(default)]
+    pub started_from: Option<DateTime<Utc>>,
+    /// What the entries below cover: nothing older was kept. A window never starts before it,
+    /// so raising the lateness cannot list files whose records were already forgotten.
+    #[serde(default)]
+    pub horizon: Option<DateTime<Utc>>,
     /// Trace files processed, with the time in their name; only those the next window can
     /// still list are kept, so the state does not grow with the bucket's history.
     pub processed: BTreeMap<String, DateTime<Utc>>,
@@ -69,6 +77,8 @@ pub enum CheckpointError {
         found: String,
         expected: String,
     },
+    #[error("checkpoint {key} was changed by another run since this one read it; stopping without overwriting it")]
+    Changed { key: String },
     #[error("checkpoint {key} belongs to shard {found:?}, not {expected:?}")]
     OtherShard {
         key: String,
@@ -78,12 +88,19 @@ pub enum CheckpointError {
 }
 
 impl State {
-    pub fn new(source: &str, shard: Option<Shard>, now: DateTime<Utc>) -> Self {
+    pub fn new(
+        source: &str,
+        shard: Option<Shard>,
+        since: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Self {
         State {
             version: FORMAT_VERSION,
             source: source.to_owned(),
             shard,
             scanned_until: None,
+            started_from: Some(since),
+            horizon: None,
             processed: BTreeMap::new(),
             delivered: BTreeMap::new(),
             updated_at: now,
@@ -92,19 +109,22 @@ impl State {
 
     /// Forgets what the next window (starting at `horizon`) can no longer list.
     pub fn prune(&mut self, horizon: DateTime<Utc>) {
+        // Never move the horizon back: what was forgotten stays forgotten.
+        let horizon = self.horizon.map_or(horizon, |h| h.max(horizon));
         self.processed.retain(|_, t| *t >= horizon);
         self.delivered.retain(|_, t| *t >= horizon);
+        self.horizon = Some(horizon);
     }
 
-    /// Reads the state at `key`; `Ok(None)` when there is none yet.
+    /// Reads the state at `key` and its ETag; `Ok(None)` when there is none yet.
     pub async fn load(
         store: &dyn ObjectStore,
         key: &str,
         source: &str,
         shard: Option<Shard>,
-    ) -> Result<Option<State>, CheckpointError> {
-        let body = match store.get(key, 1 << 30).await {
-            Ok(o) => o.body,
+    ) -> Result<Option<(State, Option<String>)>, CheckpointError> {
+        let (body, etag) = match store.get(key, 1 << 30).await {
+            Ok(o) => (o.body, o.etag),
             Err(StoreError::NotFound { .. }) => return Ok(None),
             Err(source) => {
                 return Err(CheckpointError::Store {
@@ -144,38 +164,53 @@ impl State {
                 expected: shard,
             });
         }
-        Ok(Some(state))
+        Ok(Some((state, etag)))
     }
 
-    /// Writes the state in one request (atomic on both backends).
+    /// Writes the state in one request (atomic on both backends), only over the version this
+    /// run read or wrote last (`etag`; none: only if there is no checkpoint yet). Returns the
+    /// new ETag. A checkpoint changed by someone else fails with `Changed`, never overwritten.
     pub async fn save(
         &mut self,
         store: &dyn ObjectStore,
         key: &str,
         now: DateTime<Utc>,
-    ) -> Result<(), CheckpointError> {
+        etag: Option<&str>,
+    ) -> Result<Option<String>, CheckpointError> {
         self.updated_at = now;
         let json = serde_json::to_vec(self).map_err(|e| CheckpointError::Unreadable {
             key: key.to_owned(),
             reason: e.to_string(),
         })?;
-        store
-            .put(key, Bytes::from(json), &BTreeMap::new(), PutMode::Overwrite)
+        let mode = match etag {
+            Some(e) => PutMode::Update { etag: e.to_owned() },
+            None => PutMode::Create,
+        };
+        match store
+            .put(key, Bytes::from(json), &BTreeMap::new(), mode)
             .await
-            .map_err(|source| CheckpointError::Store {
+        {
+            Ok(new) => Ok(new),
+            Err(StoreError::PreconditionFailed { .. }) => Err(CheckpointError::Changed {
+                key: key.to_owned(),
+            }),
+            Err(source) => Err(CheckpointError::Store {
                 key: key.to_owned(),
                 source,
-            })?;
-        Ok(())
+            }),
+        }
     }
 }
 
-/// Where the next window starts: `lateness` before the end of the last one, or `since` on the
-/// first run.
+/// Where the next window starts: `lateness` before the end of the last one, never before the
+/// horizon of what the state remembers; on a first run where the first window began.
 pub fn window_start(state: &State, lateness: Duration, since: DateTime<Utc>) -> DateTime<Utc> {
     match state.scanned_until {
-        Some(until) => until - lateness,
-        None => since,
+        Some(until) => {
+            let start = until - lateness;
+            state.horizon.map_or(start, |h| start.max(h))
+        }
+        None => state.started_from.unwrap_or(since),
     }
 }
 
@@ -207,13 +242,25 @@ mod tests {
 
     #[test]
     fn prune_keeps_only_what_the_next_window_can_list() {
-        let mut s = State::new("src", None, t(0));
+        let mut s = State::new("src", None, t(0), t(0));
         s.processed.insert("old".into(), t(1));
         s.processed.insert("new".into(), t(5));
         s.delivered.insert("login:x".into(), t(2));
         s.prune(t(3));
         assert_eq!(s.processed.keys().collect::<Vec<_>>(), vec!["new"]);
         assert!(s.delivered.is_empty());
+        // A larger lateness later cannot reach behind what was forgotten.
+        s.scanned_until = Some(t(9));
+        s.prune(t(2));
+        assert_eq!(s.horizon, Some(t(3)));
+        assert_eq!(window_start(&s, Duration::hours(24), t(0)), t(3));
+        assert_eq!(window_start(&s, Duration::hours(1), t(0)), t(8));
+    }
+
+    #[test]
+    fn a_crashed_first_run_resumes_where_it_started() {
+        let s = State::new("src", None, t(1), t(5));
+        assert_eq!(window_start(&s, Duration::hours(24), t(4)), t(1));
     }
 
     #[tokio::test]
@@ -224,15 +271,27 @@ mod tests {
             State::load(&store, "c.json", "src", None).await.unwrap(),
             None
         );
-        let mut s = State::new("src", None, t(0));
+        let mut s = State::new("src", None, t(0), t(0));
         s.scanned_until = Some(t(4));
         s.processed.insert("k".into(), t(3));
-        s.save(&store, "c.json", t(4)).await.unwrap();
-        let back = State::load(&store, "c.json", "src", None)
+        let etag = s.save(&store, "c.json", t(4), None).await.unwrap();
+        let (back, read_etag) = State::load(&store, "c.json", "src", None)
             .await
             .unwrap()
             .unwrap();
         assert_eq!(back, s);
+        assert_eq!(read_etag, etag);
+        // Writing over a version this run did not read (or creating over an existing one)
+        // fails: a run that lost its lease cannot overwrite its successor's state.
+        assert!(matches!(
+            s.save(&store, "c.json", t(5), None).await,
+            Err(CheckpointError::Changed { .. })
+        ));
+        assert!(matches!(
+            s.save(&store, "c.json", t(5), Some("0123")).await,
+            Err(CheckpointError::Changed { .. })
+        ));
+        assert!(s.save(&store, "c.json", t(5), etag.as_deref()).await.is_ok());
 
         assert!(matches!(
             State::load(&store, "c.json", "other", None).await,

@@ -209,7 +209,8 @@ pub struct ScanArgs {
     /// Number of shards when the index comes from JOB_COMPLETION_INDEX (Kubernetes Indexed Jobs).
     #[arg(long, env = "CTSGUARD_SHARDS", value_name = "N")]
     pub shards: Option<u32>,
-    /// Take this as the current time (replays and tests) [default: the clock].
-    #[arg(long, env = "CTSGUARD_NOW", value_name = "TIME")]
+    /// Take this as the current time (replays and tests) [default: the clock]. A flag only:
+    /// an environment variable left behind would freeze every later run.
+    #[arg(long, value_name = "TIME")]
     pub now: Option<String>,
 }

@@ -8,7 +8,7 @@ use std::time::Instant;
 use chrono::{DateTime, Utc};
 
 use crate::alert::rfc3339;
-use crate::checkpoint::{self, State};
+use crate::checkpoint::{self, CheckpointError, State};
 use crate::config::{parse_time, ConfigError, ScanSettings, Settings, Source};
 use crate::cts::layout::{self, Classified, FileKind};
 use crate::discover::Candidate;
@@ -417,14 +417,14 @@ pub async fn scan(s: Settings, sc: ScanSettings) -> Outcome {
         Err(e) => return Outcome::Unusable(e.to_string()),
     };
     let source = source_id(&s);
-    let state = match State::load(ck_store.as_ref(), &key, &source, sc.shard).await {
-        Ok(Some(st)) => st,
+    let (state, etag) = match State::load(ck_store.as_ref(), &key, &source, sc.shard).await {
+        Ok(Some(found)) => found,
         Ok(None) => {
             tracing::info!(
                 "no checkpoint at {key} yet: first run, from {}",
                 rfc3339(sc.since)
             );
-            State::new(&source, sc.shard, sc.now)
+            (State::new(&source, sc.shard, sc.since, sc.now), None)
         }
         Err(e) => {
             lease.release(ck_store.as_ref()).await;
@@ -442,6 +442,8 @@ pub async fn scan(s: Settings, sc: ScanSettings) -> Outcome {
     let processed: std::collections::HashSet<String> = state.processed.keys().cloned().collect();
     let mut hooks = ScanHooks::new(
         state,
+        etag,
+        window.from,
         ck_store.clone(),
         &key,
         lease,
@@ -530,6 +532,7 @@ pub async fn scan(s: Settings, sc: ScanSettings) -> Outcome {
 fn stop_outcome(e: ScanStop) -> Outcome {
     match e {
         ScanStop::Lease(l @ LeaseError::Lost { .. }) => Outcome::Busy(l.to_string()),
+        ScanStop::Checkpoint(c @ CheckpointError::Changed { .. }) => Outcome::Busy(c.to_string()),
         other => Outcome::Unusable(other.to_string()),
     }
 }

@@ -576,6 +576,17 @@ impl ScanSettings {
             f.commit_interval,
             DEFAULT_COMMIT_INTERVAL,
         )?;
+        // The lease is renewed at each commit: commits must come well within its lifetime.
+        if commit_interval * 2 > lease_ttl.to_std().unwrap_or_default() {
+            return Err(invalid(
+                "--commit-interval/CTSGUARD_COMMIT_INTERVAL",
+                format!(
+                    "{} must be at most half the lease TTL ({})",
+                    humantime::format_duration(commit_interval),
+                    humantime::format_duration(lease_ttl.to_std().unwrap_or_default())
+                ),
+            ));
+        }
         let since = match pick(m, "since", a.since.clone(), f.since, "scan.since", fp) {
             Some(v) => parse_time(&v.origin, &v.value)?,
             None => {

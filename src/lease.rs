@@ -18,6 +18,12 @@ pub struct Holder {
     pub pid: u32,
     /// Random per run, so two runs with the same host and pid are still told apart.
     pub run_id: String,
+    /// Kernel boot and PID namespace of the holder: a pid says whether a process is alive
+    /// only within the same boot and namespace (containers share host names but not PIDs).
+    #[serde(default)]
+    pub boot_id: Option<String>,
+    #[serde(default)]
+    pub pid_namespace: Option<String>,
     pub acquired_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
 }
@@ -53,10 +59,27 @@ fn this_host() -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-/// Whether the holder is a process of this host that no longer exists.
+fn boot_id() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .ok()
+        .map(|s| s.trim().to_owned())
+}
+
+fn pid_namespace() -> Option<String> {
+    std::fs::read_link("/proc/self/ns/pid")
+        .ok()
+        .map(|p| p.display().to_string())
+}
+
+/// Whether the holder is a process that no longer exists: only decidable for a holder of the
+/// same host, boot and PID namespace as this process; anything else waits for the TTL.
 fn holder_is_dead_here(h: &Holder) -> bool {
-    cfg!(target_os = "linux")
-        && h.host == this_host()
+    let same_place = h.host == this_host()
+        && h.boot_id.is_some()
+        && h.boot_id == boot_id()
+        && h.pid_namespace.is_some()
+        && h.pid_namespace == pid_namespace();
+    same_place
         && h.pid != std::process::id()
         && !std::path::Path::new(&format!("/proc/{}", h.pid)).exists()
 }
@@ -73,6 +96,8 @@ impl Lease {
             host: this_host(),
             pid: std::process::id(),
             run_id: format!("{:016x}", rand::random::<u64>()),
+            boot_id: boot_id(),
+            pid_namespace: pid_namespace(),
             acquired_at: now,
             expires_at: now + ttl,
         };
@@ -126,10 +151,18 @@ impl Lease {
             };
             return match lease.write(store, PutMode::Update { etag }).await {
                 Ok(()) => Ok(lease),
-                Err(LeaseError::Lost { .. }) => Err(LeaseError::Held {
-                    key: key.to_owned(),
-                    holder: lease.holder.clone(),
-                }),
+                // Another run took it over first: name that run, not this one.
+                Err(LeaseError::Lost { .. }) => {
+                    let winner = store
+                        .get(key, 1 << 20)
+                        .await
+                        .ok()
+                        .and_then(|o| serde_json::from_slice::<Holder>(&o.body).ok());
+                    Err(LeaseError::Held {
+                        key: key.to_owned(),
+                        holder: winner.unwrap_or_else(|| lease.holder.clone()),
+                    })
+                }
                 Err(e) => Err(e),
             };
         }
@@ -161,15 +194,13 @@ impl Lease {
         }
     }
 
-    /// Extends the lease when half its time is gone; fails if someone else took it.
+    /// Extends the lease, and proves it is still ours: every commit calls this first, so a
+    /// run whose lease was taken over stops before it writes anything.
     pub async fn renew(
         &mut self,
         store: &dyn ObjectStore,
         now: DateTime<Utc>,
     ) -> Result<(), LeaseError> {
-        if self.holder.expires_at - now > self.ttl / 2 {
-            return Ok(());
-        }
         let Some(etag) = self.etag.clone() else {
             return Err(LeaseError::Lost {
                 key: self.key.clone(),
@@ -233,11 +264,26 @@ mod tests {
             host: this_host(),
             pid: u32::MAX - 1,
             run_id: "x".into(),
+            boot_id: boot_id(),
+            pid_namespace: pid_namespace(),
             acquired_at: now,
             expires_at: now + Duration::hours(1),
         };
         std::fs::write(dir.path().join("l"), serde_json::to_vec(&dead).unwrap()).unwrap();
         let taken = Lease::acquire(&store, "l", Duration::minutes(10), now).await;
         assert_eq!(taken.is_ok(), cfg!(target_os = "linux"));
+        taken.unwrap().release(&store).await;
+        // The same pid in another PID namespace (another container) proves nothing.
+        let elsewhere = Holder {
+            pid_namespace: Some("pid:[1]".into()),
+            ..dead
+        };
+        std::fs::write(
+            dir.path().join("l"),
+            serde_json::to_vec(&elsewhere).unwrap(),
+        )
+        .unwrap();
+        let refused = Lease::acquire(&store, "l", Duration::minutes(10), now).await;
+        assert!(matches!(refused, Err(LeaseError::Held { .. })));
     }
 }

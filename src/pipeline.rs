@@ -169,6 +169,8 @@ pub trait Hooks: Send {
     fn dedupe(&mut self, _alerts: &mut Vec<Alert>) -> usize {
         0
     }
+    /// A day folder could not be listed: its files are unknown.
+    fn listing_failed(&mut self, _prefix: &str) {}
     /// Called once a file's alerts reached the sink; `false` stops the run.
     async fn done(&mut self, _outcome: &FileOutcome) -> bool {
         true
@@ -243,6 +245,7 @@ pub async fn run(
             }
             Step::Note(Listed::Bad { key, reason }) => summary.fail(&key, &reason),
             Step::Note(Listed::ListingFailed { prefix, reason }) => {
+                hooks.listing_failed(&prefix);
                 summary.fail(&prefix, &format!("listing failed: {reason}"))
             }
             Step::Note(Listed::Trace(_)) => {}

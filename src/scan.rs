@@ -34,6 +34,11 @@ pub struct ScanHooks {
     pub state: State,
     store: Arc<dyn ObjectStore>,
     key: String,
+    /// ETag of the checkpoint as this run last read or wrote it (fencing).
+    etag: Option<String>,
+    /// The earliest time whose files must be listed again (failed downloads and listings).
+    hold: Option<DateTime<Utc>>,
+    window_from: DateTime<Utc>,
     lease: Option<Lease>,
     commit_every: std::time::Duration,
     last_commit: Instant,
@@ -44,8 +49,11 @@ pub struct ScanHooks {
 }
 
 impl ScanHooks {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         state: State,
+        etag: Option<String>,
+        window_from: DateTime<Utc>,
         store: Arc<dyn ObjectStore>,
         key: &str,
         lease: Lease,
@@ -56,6 +64,9 @@ impl ScanHooks {
             state,
             store,
             key: key.to_owned(),
+            etag,
+            hold: None,
+            window_from,
             lease: Some(lease),
             commit_every,
             last_commit: Instant::now(),
@@ -72,24 +83,46 @@ impl ScanHooks {
         if let Some(lease) = self.lease.as_mut() {
             lease.renew(self.store.as_ref(), now).await?;
         }
-        self.state.save(self.store.as_ref(), &self.key, now).await?;
+        self.etag = self
+            .state
+            .save(self.store.as_ref(), &self.key, now, self.etag.as_deref())
+            .await?;
         self.last_commit = Instant::now();
         self.commits += 1;
         Ok(())
     }
 
     /// Records a completed window, forgets what the next window cannot list, commits and
-    /// gives the lease back.
-    pub async fn finish(
-        &mut self,
-        until: DateTime<Utc>,
-        lateness: Duration,
-    ) -> Result<(), ScanStop> {
+    /// gives the lease back. The end never moves backwards (a clock behind, a replay with an
+    /// old `--now`), and it is held back so that the next window lists again whatever failed.
+    pub async fn finish(&mut self, now: DateTime<Utc>, lateness: Duration) -> Result<(), ScanStop> {
+        let mut until = match self.state.scanned_until {
+            Some(old) if old > now => {
+                tracing::warn!(
+                    "the previous run ended at {old}, after this run's time {now}: keeping {old}"
+                );
+                old
+            }
+            _ => now,
+        };
+        if let Some(hold) = self.hold {
+            if hold + lateness < until {
+                until = hold + lateness;
+                tracing::warn!(
+                    "some files could not be downloaded or listed: the next run lists again from {hold}"
+                );
+            }
+        }
         self.state.scanned_until = Some(until);
         self.state.prune(until - lateness);
         self.commit().await?;
         self.release().await;
         Ok(())
+    }
+
+    fn hold_from(&mut self, t: DateTime<Utc>) {
+        let t = t.max(self.window_from);
+        self.hold = Some(self.hold.map_or(t, |h| h.min(t)));
     }
 
     /// Gives the lease back (also after a failed run: the state written so far stays valid).
@@ -108,10 +141,24 @@ impl Hooks for ScanHooks {
         before - alerts.len()
     }
 
+    fn listing_failed(&mut self, prefix: &str) {
+        // The folder's files may carry the previous day's time (the listing covers a day
+        // on each side for that reason): list again from the day before.
+        match crate::cts::layout::day_of_prefix(prefix) {
+            Some(day) => {
+                let from = day.pred_opt().unwrap_or(day).and_hms_opt(0, 0, 0);
+                self.hold_from(from.map_or(self.window_from, |t| t.and_utc()));
+            }
+            None => self.hold_from(self.window_from),
+        }
+    }
+
     async fn done(&mut self, outcome: &FileOutcome) -> bool {
         // A failed download is tried again by the next run; a file whose content is damaged
         // is done (reported now, not again every run).
-        if !outcome.retry {
+        if outcome.retry {
+            self.hold_from(outcome.time);
+        } else {
             self.state
                 .processed
                 .insert(outcome.key.clone(), outcome.time);

@@ -397,9 +397,15 @@ fn shards_running_at_once_split_the_files_with_no_overlap_and_no_gap() {
     }
     let all: BTreeSet<String> = t.manifest.trace_files.iter().cloned().collect();
     assert_eq!(seen.keys().cloned().collect::<BTreeSet<_>>(), all);
-    let union: BTreeSet<_> = (0..n)
+    let all_lines: Vec<_> = (0..n)
         .flat_map(|i| alarm_lines(&t.path(&format!("alerts-{i}.jsonl"))))
         .collect();
+    assert_eq!(
+        all_lines.len(),
+        t.manifest.expected_alarms.len(),
+        "no alarm from two shards"
+    );
+    let union: BTreeSet<_> = all_lines.into_iter().collect();
     assert_eq!(union, expected(&t.manifest));
 
     // Kubernetes Indexed Jobs: the index comes from JOB_COMPLETION_INDEX.
@@ -544,4 +550,77 @@ fn scan_over_external_s3() {
         &bucket.secret_key,
         &store,
     );
+}
+
+#[test]
+fn scans_started_together_do_not_both_run() {
+    let t = Tree::new(&spec());
+    let children: Vec<_> = (0..4)
+        .map(|_| {
+            scan_cmd(&t, "2026-10-02T00:00:00Z", &[])
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("spawn")
+        })
+        .collect();
+    let mut codes = Vec::new();
+    for c in children {
+        let out = c.wait_with_output().expect("wait");
+        codes.push(out.status.code());
+        assert!(
+            matches!(out.status.code(), Some(0) | Some(3)),
+            "{}",
+            stderr(&out)
+        );
+    }
+    assert!(codes.contains(&Some(0)), "{codes:?}");
+    let lines = alarm_lines(&t.path("alerts.jsonl"));
+    assert_eq!(
+        lines.len(),
+        t.manifest.expected_alarms.len(),
+        "exits {codes:?}"
+    );
+    assert_eq!(
+        lines.into_iter().collect::<BTreeSet<_>>(),
+        expected(&t.manifest)
+    );
+}
+
+#[test]
+fn files_that_failed_to_download_are_retried_even_after_the_window_moved_on() {
+    let t = Tree::new(&spec());
+    // Every download fails the size check: nothing is done, everything must come back.
+    let failed = scan(
+        &t,
+        "2026-10-02T00:00:00Z",
+        &["--max-decompressed-size", "1KiB"],
+    );
+    assert_eq!(failed.status.code(), Some(1), "{}", stderr(&failed));
+    assert!(alarm_lines(&t.path("alerts.jsonl")).is_empty());
+    // Three days later, far past the lateness window.
+    let later = scan(&t, "2026-10-05T00:00:00Z", &[]);
+    assert_eq!(later.status.code(), Some(0), "{}", stderr(&later));
+    let lines = alarm_lines(&t.path("alerts.jsonl"));
+    assert_eq!(lines.len(), t.manifest.expected_alarms.len());
+    assert_eq!(
+        lines.into_iter().collect::<BTreeSet<_>>(),
+        expected(&t.manifest)
+    );
+}
+
+#[test]
+fn raising_the_lateness_or_replaying_an_old_time_sends_nothing_twice() {
+    let t = Tree::new(&spec());
+    let first = scan(&t, "2026-10-02T00:00:00Z", &["--lateness", "6h"]);
+    assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
+    let sent = alarm_lines(&t.path("alerts.jsonl")).len();
+    assert_eq!(sent, t.manifest.expected_alarms.len());
+    let wider = scan(&t, "2026-10-02T01:00:00Z", &["--lateness", "48h"]);
+    assert_eq!(wider.status.code(), Some(0), "{}", stderr(&wider));
+    let replay = scan(&t, "2026-10-01T06:00:00Z", &[]);
+    assert_eq!(replay.status.code(), Some(0), "{}", stderr(&replay));
+    let again = scan(&t, "2026-10-02T02:00:00Z", &[]);
+    assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
+    assert_eq!(alarm_lines(&t.path("alerts.jsonl")).len(), sent);
 }

@@ -135,6 +135,12 @@ fn date_folder(y: &str, m: &str, d: &str) -> Option<NaiveDate> {
     NaiveDate::from_ymd_opt(y.parse().ok()?, m.parse().ok()?, d.parse().ok()?)
 }
 
+/// The day a listing prefix names (`…/<Y>/<M>/<D>/…`), padded or not.
+pub fn day_of_prefix(prefix: &str) -> Option<NaiveDate> {
+    let parts: Vec<&str> = prefix.split('/').collect();
+    parts.windows(3).find_map(|w| date_folder(w[0], w[1], w[2]))
+}
+
 /// The folder names of one day, relative to a region folder: the unpadded form CTS documents
 /// (`2026/9/3/`) and the padded form (`2026/09/03/`) when it differs.
 pub fn day_folders(day: NaiveDate) -> Vec<String> {
@@ -212,6 +218,17 @@ mod tests {
             classify("eu-de/2026/9/30/system/IAM/x_CloudTrace_eu-de_2026-09-30T25-99-58Z.json.gz"),
             Classified::BadName { .. }
         ));
+    }
+
+    #[test]
+    fn days_of_prefixes() {
+        let d = NaiveDate::from_ymd_opt(2026, 9, 3).unwrap();
+        assert_eq!(
+            day_of_prefix("p/CloudTraces/eu-de/2026/9/3/system/"),
+            Some(d)
+        );
+        assert_eq!(day_of_prefix("CloudTraces/eu-de/2026/09/03/"), Some(d));
+        assert_eq!(day_of_prefix("CloudTraces/eu-de/"), None);
     }
 
     #[test]

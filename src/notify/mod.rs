@@ -2,7 +2,7 @@
 //! so the stream can be piped into `jq`, a log shipper or a SIEM.
 
 use std::fs::OpenOptions;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::path::PathBuf;
 
 use crate::alert::Alert;
@@ -24,34 +24,67 @@ impl AlertDest {
     }
 }
 
-/// Writes one JSON object per line, flushed after each file's alerts so a crash loses no
-/// alert of a file reported as done.
+/// Writes one JSON object per line, each file's alerts at once and flushed (synced, for a
+/// file) before the checkpoint can record them as delivered.
 pub struct JsonLines {
     out: Box<dyn Write + Send>,
+    /// The file, to force alerts to disk before the checkpoint records them as delivered.
+    file: Option<std::fs::File>,
     written: u64,
 }
 
 impl JsonLines {
     pub fn open(dest: &AlertDest) -> io::Result<Self> {
-        let out: Box<dyn Write + Send> = match dest {
-            AlertDest::Stdout => Box::new(BufWriter::new(io::stdout())),
+        match dest {
+            AlertDest::Stdout => Ok(JsonLines {
+                out: Box::new(io::stdout()),
+                file: None,
+                written: 0,
+            }),
             // Appended to, never truncated: alarms of earlier runs are not for us to delete.
-            AlertDest::File(p) => Box::new(BufWriter::new(
-                OpenOptions::new().create(true).append(true).open(p)?,
-            )),
-        };
-        Ok(JsonLines { out, written: 0 })
+            AlertDest::File(p) => {
+                let mut f = OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .read(true)
+                    .open(p)?;
+                // A run killed in the middle of a line left half a line: end it, so the
+                // next alert starts on a line of its own.
+                let len = f.metadata()?.len();
+                if len > 0 {
+                    use std::io::{Read, Seek, SeekFrom};
+                    let mut last = [0u8; 1];
+                    f.seek(SeekFrom::Start(len - 1))?;
+                    f.read_exact(&mut last)?;
+                    if last[0] != b'\n' {
+                        f.write_all(b"\n")?;
+                    }
+                }
+                Ok(JsonLines {
+                    out: Box::new(f.try_clone()?),
+                    file: Some(f),
+                    written: 0,
+                })
+            }
+        }
     }
 
+    /// Writes one file's alerts in a single write and, for a file, forces them to disk.
     pub fn emit(&mut self, alerts: &[Alert]) -> io::Result<()> {
+        if alerts.is_empty() {
+            return Ok(());
+        }
+        let mut buf = Vec::with_capacity(alerts.len() * 768);
         for a in alerts {
-            serde_json::to_writer(&mut self.out, a)?;
-            self.out.write_all(b"\n")?;
-            self.written += 1;
+            serde_json::to_writer(&mut buf, a)?;
+            buf.push(b'\n');
         }
-        if !alerts.is_empty() {
-            self.out.flush()?;
+        self.out.write_all(&buf)?;
+        self.out.flush()?;
+        if let Some(f) = &self.file {
+            f.sync_data()?;
         }
+        self.written += alerts.len() as u64;
         Ok(())
     }
 

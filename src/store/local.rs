@@ -279,6 +279,26 @@ fn put_blocking(
         .parent()
         .ok_or_else(|| StoreError::other(key, "key has no parent folder"))?;
     std::fs::create_dir_all(dir).map_err(|e| io_err(key, e))?;
+    // A conditional put is a check followed by a rename: other processes doing the same on
+    // this key wait on an exclusive lock of a hidden lock file, so the pair is atomic (the
+    // lease of `scan` depends on it). The OS drops the lock if the process dies.
+    let _guard = match mode {
+        PutMode::Overwrite => None,
+        _ => {
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy())
+                .unwrap_or_default();
+            let lock = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(dir.join(format!(".{name}.lock")))
+                .map_err(|e| io_err(key, e))?;
+            lock.lock().map_err(|e| io_err(key, e))?;
+            Some(lock)
+        }
+    };
     match &mode {
         PutMode::Overwrite => {}
         PutMode::Create => {
