@@ -671,6 +671,19 @@ fn parse_size(v: &SizeValue) -> Result<u64, String> {
 /// Parses a window bound: RFC 3339, `YYYY-MM-DDTHH:MM:SS` (UTC) or `YYYY-MM-DD` (UTC midnight).
 pub fn parse_time(setting: &str, s: &str) -> Result<DateTime<Utc>, ConfigError> {
     let t = s.trim();
+    // Relative days, for schedules that cannot compute dates (a distroless image has no
+    // shell): UTC midnight of today or yesterday.
+    let midnight = |days_back: i64| {
+        (Utc::now().date_naive() - chrono::Duration::days(days_back))
+            .and_hms_opt(0, 0, 0)
+            .map(|n| n.and_utc())
+    };
+    match t {
+        "now" => return Ok(Utc::now()),
+        "today" => return midnight(0).ok_or_else(|| invalid(setting, "today")),
+        "yesterday" => return midnight(1).ok_or_else(|| invalid(setting, "yesterday")),
+        _ => {}
+    }
     if let Ok(d) = DateTime::parse_from_rfc3339(t) {
         return Ok(d.with_timezone(&Utc));
     }
@@ -684,7 +697,7 @@ pub fn parse_time(setting: &str, s: &str) -> Result<DateTime<Utc>, ConfigError> 
     }
     Err(invalid(
         setting,
-        format!("{s:?} is not a time: use RFC 3339 (2026-09-30T12:00:00Z) or YYYY-MM-DD (UTC)"),
+        format!("{s:?} is not a time: use RFC 3339 (2026-09-30T12:00:00Z), YYYY-MM-DD (UTC), today, yesterday or now"),
     ))
 }
 
@@ -743,6 +756,10 @@ mod tests {
                 .to_rfc3339(),
             "2026-09-30T10:00:00+00:00"
         );
+        let today = parse_time("--to", "today").unwrap();
+        let yesterday = parse_time("--from", "yesterday").unwrap();
+        assert_eq!(today - yesterday, chrono::Duration::days(1));
+        assert_eq!(today.time(), chrono::NaiveTime::MIN);
         let e = parse_time("--to", "2026-13-01").unwrap_err().to_string();
         assert!(e.starts_with("--to: \"2026-13-01\""), "{e}");
     }
