@@ -175,7 +175,8 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct BackfillArgs {
-    /// Start of the window, inclusive: RFC 3339 (2026-09-30T12:00:00Z) or YYYY-MM-DD (UTC midnight).
+    /// Start of the window, inclusive: RFC 3339 (2026-09-30T12:00:00Z), YYYY-MM-DD (UTC
+    /// midnight), today or yesterday.
     #[arg(long, value_name = "TIME")]
     pub from: String,
     /// End of the window, exclusive, same forms [default: now].
