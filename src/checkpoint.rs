@@ -291,7 +291,10 @@ mod tests {
             s.save(&store, "c.json", t(5), Some("0123")).await,
             Err(CheckpointError::Changed { .. })
         ));
-        assert!(s.save(&store, "c.json", t(5), etag.as_deref()).await.is_ok());
+        assert!(s
+            .save(&store, "c.json", t(5), etag.as_deref())
+            .await
+            .is_ok());
 
         assert!(matches!(
             State::load(&store, "c.json", "other", None).await,

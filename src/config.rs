@@ -266,18 +266,7 @@ impl Settings {
             fp,
         );
         if let Some(e) = &endpoint {
-            let ok = url::Url::parse(&e.value)
-                .map(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
-                .unwrap_or(false);
-            if !ok {
-                return Err(invalid(
-                    &e.origin,
-                    format!(
-                        "{:?} is not an http(s) URL such as https://obs.eu-de.otc.t-systems.com",
-                        e.value
-                    ),
-                ));
-            }
+            http_url(e, "https://obs.eu-de.otc.t-systems.com")?;
         }
         let path_style = pick(
             m,
@@ -454,18 +443,7 @@ impl Settings {
             fp,
         );
         if let Some(v) = &metrics_push {
-            let ok = url::Url::parse(&v.value)
-                .map(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
-                .unwrap_or(false);
-            if !ok {
-                return Err(invalid(
-                    &v.origin,
-                    format!(
-                        "{:?} is not a Pushgateway URL such as http://pushgateway:9091",
-                        v.value
-                    ),
-                ));
-            }
+            http_url(v, "http://pushgateway:9091")?;
         }
         let metrics_file = pick(
             m,
@@ -639,6 +617,21 @@ impl ScanSettings {
             shard,
             now,
         })
+    }
+}
+
+/// Checks that a URL setting is http(s) with a host.
+fn http_url(v: &Val<String>, example: &str) -> Result<(), ConfigError> {
+    let ok = url::Url::parse(&v.value)
+        .map(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+        .unwrap_or(false);
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(
+            &v.origin,
+            format!("{:?} is not an http(s) URL such as {example}", v.value),
+        ))
     }
 }
 

@@ -258,6 +258,13 @@ impl Sink<'_> {
 /// visitor's own `other(what)` with a description of the value.
 macro_rules! other_values {
     () => {
+        other_values!(@scalars);
+        fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+            Ok(self.other("a string"))
+        }
+    };
+    // Everything but strings, for visitors that read strings themselves.
+    (@scalars) => {
         fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
             Ok(self.other("a boolean"))
         }
@@ -269,9 +276,6 @@ macro_rules! other_values {
         }
         fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
             Ok(self.other("a number"))
-        }
-        fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
-            Ok(self.other("a string"))
         }
         fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
             Ok(self.other("null"))
@@ -721,21 +725,7 @@ impl<'de> de::Deserialize<'de> for UserField<'de> {
                     ..User::default()
                 })))
             }
-            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-                Ok(self.other("a boolean"))
-            }
-            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-                Ok(self.other("a number"))
-            }
-            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-                Ok(self.other("a number"))
-            }
-            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-                Ok(self.other("a number"))
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-                Ok(self.other("null"))
-            }
+            other_values!(@scalars);
             fn visit_seq<A: SeqAccess<'de>>(self, s: A) -> Result<Self::Value, A::Error> {
                 skip_seq(s).map(|_| UserField(None))
             }
