@@ -10,4 +10,6 @@ pub mod discover;
 pub mod gen;
 pub mod notify;
 pub mod pipeline;
+pub mod report;
 pub mod store;
+pub mod verify;

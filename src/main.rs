@@ -48,6 +48,7 @@ fn main() -> ExitCode {
         match &cli.command {
             Command::Backfill(a) => commands::backfill(settings, &a.from, a.to.as_deref()).await,
             Command::Check => commands::check(settings).await,
+            Command::Verify(a) => commands::verify(settings, a).await,
         }
     });
     report(outcome)
