@@ -324,6 +324,16 @@ pub enum KeyError {
     Private(String),
 }
 
+/// The text from the PEM header on: comment lines before it (as `openssl` and people write
+/// them) are not part of the key.
+fn pem_block(text: &str) -> &str {
+    let text = text.trim();
+    match text.find("-----BEGIN") {
+        Some(i) => &text[i..],
+        None => text,
+    }
+}
+
 /// An RSA public key that checks SHA256withRSA (PKCS#1 v1.5) signatures.
 #[derive(Debug, Clone)]
 pub struct PublicKey(VerifyingKey<Sha256>);
@@ -341,7 +351,7 @@ impl PublicKey {
     /// Reads PEM (`PUBLIC KEY` = X.509 SubjectPublicKeyInfo, or `RSA PUBLIC KEY` = PKCS#1) or
     /// base64 DER of either (the form the CTS manual prints).
     pub fn parse(text: &str) -> Result<Self, KeyError> {
-        let text = text.trim();
+        let text = pem_block(text);
         let key = if text.starts_with("-----BEGIN RSA PUBLIC KEY") {
             RsaPublicKey::from_pkcs1_pem(text).map_err(|e| KeyError::Public(e.to_string()))?
         } else if text.starts_with("-----BEGIN") {
@@ -375,7 +385,7 @@ pub struct PrivateKey(SigningKey<Sha256>);
 impl PrivateKey {
     /// Reads PEM: `PRIVATE KEY` (PKCS#8) or `RSA PRIVATE KEY` (PKCS#1).
     pub fn from_pem(text: &str) -> Result<Self, KeyError> {
-        let text = text.trim();
+        let text = pem_block(text);
         let key = if text.starts_with("-----BEGIN RSA PRIVATE KEY") {
             RsaPrivateKey::from_pkcs1_pem(text).map_err(|e| KeyError::Private(e.to_string()))?
         } else {
@@ -637,6 +647,7 @@ pub(crate) mod tests {
                 .join("\n")
         );
         PublicKey::parse(&pem).unwrap();
+        PublicKey::parse(&format!("# a comment\n{pem}")).unwrap();
         // Line breaks inside bare base64 are fine too.
         PublicKey::parse(&format!(
             "{}\n{}",
