@@ -253,7 +253,7 @@ h2 { font-size: 17px; margin: 28px 0 8px; }
 table.list { border-collapse: collapse; width: 100%; background: #fff; border: 1px solid #dde1e7; }
 table.list th, table.list td { text-align: left; padding: 6px 8px; border-bottom: 1px solid #eceef2; vertical-align: top; }
 table.list th { background: #f0f2f5; font-weight: 600; }
-td.key { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 12px; word-break: break-all; }
+td.key { width: 42%; font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 12px; word-break: break-all; }
 .st { display: inline-block; padding: 1px 7px; border-radius: 10px; font-size: 12px; font-weight: 600; white-space: nowrap; }
 .st.valid { background: #e3f4ea; color: var(--ok); }
 .st.bad { background: #fdecea; color: var(--bad); }
@@ -284,8 +284,9 @@ fn status_badge(s: Integrity) -> String {
     format!(r#"<span class="st {class}">{}</span>"#, s.as_str())
 }
 
-fn counts_card(title: &str, rows: &[(String, u64)]) -> String {
-    let total: u64 = rows.iter().map(|r| r.1).sum();
+/// A summary card: a headline number (the total when `None`) and a count per line.
+fn counts_card(title: &str, headline: Option<u64>, rows: &[(String, u64)]) -> String {
+    let total: u64 = headline.unwrap_or_else(|| rows.iter().map(|r| r.1).sum());
     let mut o = format!(
         r#"<div class="card"><h3>{}</h3><div class="big">{total}</div><table>"#,
         esc(title)
@@ -335,14 +336,17 @@ fn html(r: &Report) -> String {
     o.push_str(r#"<div class="cards">"#);
     o.push_str(&counts_card(
         "Digests",
+        None,
         &count_line(&s.digests, &Integrity::DIGEST),
     ));
     o.push_str(&counts_card(
         "Trace files",
+        None,
         &count_line(&s.trace_files, &Integrity::TRACE),
     ));
     o.push_str(&counts_card(
-        "Chain",
+        "Gaps in the chain",
+        Some(s.gaps),
         &[
             ("gaps".to_owned(), s.gaps),
             ("hours without a digest".to_owned(), s.missing_hours),
