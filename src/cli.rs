@@ -171,6 +171,34 @@ pub enum Command {
     /// Validate the configuration and reach the source: print the regions, trackers,
     /// services and newest trace file found, or a precise error.
     Check,
+    /// Check the trace files and digests of a window [FROM, TO) against the signed CTS
+    /// digests, and report every file's status and every hour without a digest.
+    ///
+    /// Each digest's SHA256withRSA signature is checked (CTS public key built in), the chain
+    /// of digests is walked per region, tracker and service, and each trace file's MD5 is
+    /// computed from its bytes. Exit code 0 when everything is valid, 1 when anything is not,
+    /// 2 on usage or source errors.
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Start of the window, inclusive: RFC 3339 (2026-09-30T12:00:00Z) or YYYY-MM-DD (UTC midnight).
+    #[arg(long, value_name = "TIME")]
+    pub from: String,
+    /// End of the window, exclusive, same forms [default: now].
+    #[arg(long, value_name = "TIME")]
+    pub to: Option<String>,
+    /// Report format.
+    #[arg(long, value_enum, default_value = "json")]
+    pub format: crate::report::Format,
+    /// Write the report to this file instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Public key that signed the digests: PEM (PUBLIC KEY or RSA PUBLIC KEY) or base64 DER
+    /// [default: the key published in the CTS manual].
+    #[arg(long, env = "CTSGUARD_PUBLIC_KEY", value_name = "FILE")]
+    pub public_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

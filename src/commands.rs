@@ -9,7 +9,9 @@ use chrono::{DateTime, Utc};
 
 use crate::alert::rfc3339;
 use crate::checkpoint::{self, CheckpointError, State};
+use crate::cli::VerifyArgs;
 use crate::config::{parse_time, ConfigError, ScanSettings, Settings, Source};
+use crate::cts::digest::PublicKey;
 use crate::cts::layout::{self, Classified, FileKind};
 use crate::discover::Candidate;
 use crate::discover::{self, Scope, Window};
@@ -20,6 +22,7 @@ use crate::pipeline::{self, Job, NoHooks, Processor, Summary};
 use crate::progress::Progress;
 use crate::scan::{self, ScanHooks, ScanStop};
 use crate::store::{ListRequest, LocalStore, ObjectStore, S3Options, S3Store};
+use crate::{report, verify};
 
 /// How a command ended.
 #[derive(Debug, PartialEq, Eq)]
@@ -90,9 +93,8 @@ fn source_label(s: &Settings, store: &dyn ObjectStore) -> String {
     )
 }
 
-/// `backfill --from --to`: every trace file delivered in the window.
-pub async fn backfill(s: Settings, from: &str, to: Option<&str>) -> Outcome {
-    let started = Instant::now();
+/// `[--from, --to)`, `--to` defaulting to now.
+fn parse_window(from: &str, to: Option<&str>) -> Result<Window, Outcome> {
     let window = match (
         parse_time("--from", from),
         to.map(|t| parse_time("--to", t)),
@@ -102,14 +104,24 @@ pub async fn backfill(s: Settings, from: &str, to: Option<&str>) -> Outcome {
             to: Utc::now(),
         },
         (Ok(from), Some(Ok(to))) => Window { from, to },
-        (Err(e), _) | (_, Some(Err(e))) => return e.into(),
+        (Err(e), _) | (_, Some(Err(e))) => return Err(e.into()),
     };
     if window.to <= window.from {
-        return Outcome::Unusable(format!(
+        return Err(Outcome::Unusable(format!(
             "--to ({}) must be later than --from ({})",
             window.to, window.from
-        ));
+        )));
     }
+    Ok(window)
+}
+
+/// `backfill --from --to`: every trace file delivered in the window.
+pub async fn backfill(s: Settings, from: &str, to: Option<&str>) -> Outcome {
+    let started = Instant::now();
+    let window = match parse_window(from, to) {
+        Ok(w) => w,
+        Err(o) => return o,
+    };
     let store = match open_source(&s).await {
         Ok(st) => st,
         Err(o) => return o,
@@ -534,5 +546,89 @@ fn stop_outcome(e: ScanStop) -> Outcome {
         ScanStop::Lease(l @ LeaseError::Lost { .. }) => Outcome::Busy(l.to_string()),
         ScanStop::Checkpoint(c @ CheckpointError::Changed { .. }) => Outcome::Busy(c.to_string()),
         other => Outcome::Unusable(other.to_string()),
+    }
+}
+
+/// `verify --from --to`: the integrity report of a window.
+pub async fn verify(s: Settings, a: &VerifyArgs) -> Outcome {
+    let window = match parse_window(&a.from, a.to.as_deref()) {
+        Ok(w) => w,
+        Err(o) => return o,
+    };
+    let key = match &a.public_key {
+        None => PublicKey::cts_default(),
+        Some(path) => match std::fs::read_to_string(path)
+            .map_err(|e| e.to_string())
+            .and_then(|text| PublicKey::parse(&text).map_err(|e| e.to_string()))
+        {
+            Ok(k) => k,
+            Err(e) => return Outcome::Unusable(format!("--public-key {}: {e}", path.display())),
+        },
+    };
+    // Open the output before the work: a wrong path must not cost a whole run.
+    let mut out: Box<dyn std::io::Write> = match &a.output {
+        None => Box::new(std::io::stdout().lock()),
+        Some(path) => match std::fs::File::create(path) {
+            Ok(f) => Box::new(std::io::BufWriter::new(f)),
+            Err(e) => return Outcome::Unusable(format!("--output {}: {e}", path.display())),
+        },
+    };
+    let store = match open_source(&s).await {
+        Ok(st) => st,
+        Err(o) => return o,
+    };
+    let scope = scope(&s);
+    let regions = match discover::regions(store.as_ref(), &scope).await {
+        Ok(r) => r,
+        Err(e) => return Outcome::Unusable(e.to_string()),
+    };
+    let source = source_label(&s, store.as_ref());
+    tracing::info!(
+        "verify {} .. {} over {source} (regions {})",
+        crate::alert::rfc3339(window.from),
+        crate::alert::rfc3339(window.to),
+        regions.join(", ")
+    );
+    let (bucket, keys_from_root) = match &s.source {
+        Source::S3 { bucket, .. } => (Some(bucket.clone()), false),
+        Source::Local { .. } => (None, true),
+    };
+    let opts = verify::Options {
+        window,
+        key,
+        bucket,
+        keys_from_root,
+        concurrency: s.concurrency,
+        max_digest_size: s.max_decompressed_size,
+        now: Utc::now(),
+    };
+    let report = verify::run(store, &scope, &regions, opts, source).await;
+    let sum = &report.summary;
+    tracing::info!(
+        "verify: digests {:?}, trace files {:?}, {} gaps ({} hours), {} errors",
+        sum.digests,
+        sum.trace_files,
+        sum.gaps,
+        sum.missing_hours,
+        sum.errors
+    );
+    let written = report::render(&report, a.format)
+        .map_err(std::io::Error::other)
+        .and_then(|text| {
+            out.write_all(text.as_bytes())?;
+            out.flush()
+        });
+    if let Err(e) = written {
+        let dest = a
+            .output
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "standard output".into());
+        return Outcome::Unusable(format!("writing the report to {dest}: {e}"));
+    }
+    if report.all_valid() {
+        Outcome::Done
+    } else {
+        Outcome::Partial
     }
 }

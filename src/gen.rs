@@ -10,10 +10,11 @@
 //! of traces in them, every expected alarm (IAM `login`/`logout` from outside the allow-list,
 //! SPEC §3), the objects that cannot be read and why, and the objects that are not CTS files.
 //!
-//! What the generator does not do on purpose:
-//! - Digests are written only for hours that have trace files (CTS also writes empty ones); the
-//!   chain links the digests that exist, so a generated chain has no gaps.
-//! - Digests are not signed yet: `sign_digest` is the single place where signing plugs in.
+//! Digests are written as CTS writes them (SPEC §4): one per hour and service, also for hours
+//! without traces, chained per (region, tracker, service), and signed with
+//! [`GenSpec::signing_key`] when one is given (else unsigned: `verify` reports them
+//! `signature_invalid`). [`GenSpec::defects`] injects the integrity defects `verify` must find;
+//! the manifest's `expected_integrity` and `expected_gaps` say what it must report.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
@@ -32,6 +33,10 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
+use crate::alert::rfc3339;
+use crate::cts::digest::{
+    signed_message, PrivateKey, META_SIGNATURE, META_SIGNATURE_ALGORITHM, SIGNATURE_ALGORITHM,
+};
 use crate::store::{ObjectStore, PutMode};
 
 /// What to generate. Start from [`GenSpec::default`] (small) or [`GenSpec::fixtures`] (the
@@ -75,6 +80,71 @@ pub struct GenSpec {
     /// Bucket name written into digests (`digest_bucket`, `log_files[].bucket`). For S3 this
     /// should be the real bucket; a local directory has no name of its own.
     pub bucket: String,
+    /// PEM private key (PKCS#8 or PKCS#1) that signs the digests as CTS does; `None` leaves
+    /// them unsigned. Only ever a test key: CTS's own key is not public.
+    pub signing_key: Option<String>,
+    /// Integrity defects to inject (with `digests`), each once, on the first day in the last
+    /// service folder of the first region's management tracker (see [`Defect`]).
+    pub defects: Vec<Defect>,
+}
+
+/// An integrity defect the generator can inject, and what `verify` must say about it.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    clap::ValueEnum,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Defect {
+    /// A trace file changed after its digest was written (06:xx): `hash_mismatch`.
+    TamperedTrace,
+    /// A trace file a digest lists, deleted (06:xx): `not_found`.
+    DeletedTrace,
+    /// A trace file no digest lists (07:xx): `not_in_digest`.
+    ExtraUnlistedTrace,
+    /// The 09:00 digest deleted: the next digest names it (`not_found`), one hour's gap, and
+    /// that hour's trace files are `not_in_digest`.
+    DeletedDigest,
+    /// The 12:00 and 13:00 digests deleted: only the second is named by the next digest
+    /// (`not_found`); the gap is two hours long.
+    TwoDeletedDigests,
+    /// The 15:00 digest's signature metadata replaced: `signature_invalid`.
+    ForgedSignature,
+    /// The 18:00 digest stored under another key (`moved_` before its name): `moved`.
+    MovedDigest,
+    /// The 21:00 digest's gzip cut in half: `invalid_format`, its trace files `not_in_digest`.
+    CorruptDigestGzip,
+}
+
+impl Defect {
+    pub const ALL: [Defect; 8] = [
+        Defect::TamperedTrace,
+        Defect::DeletedTrace,
+        Defect::ExtraUnlistedTrace,
+        Defect::DeletedDigest,
+        Defect::TwoDeletedDigests,
+        Defect::ForgedSignature,
+        Defect::MovedDigest,
+        Defect::CorruptDigestGzip,
+    ];
+}
+
+/// What happens to the digest of one hour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fate {
+    Normal,
+    Deleted,
+    Forged,
+    Moved,
+    Corrupt,
 }
 
 impl Default for GenSpec {
@@ -97,6 +167,8 @@ impl Default for GenSpec {
             edge_cases: false,
             digests: false,
             bucket: "cts-traces".into(),
+            signing_key: None,
+            defects: Vec::new(),
         }
     }
 }
@@ -128,6 +200,10 @@ impl GenSpec {
             edge_cases: true,
             digests: true,
             bucket: "cts-fixtures".into(),
+            // `ctsgen --preset fixtures --signing-key fixtures/TEST-ONLY-digest-signing-key.pem`:
+            // the key is a file, not part of the library.
+            signing_key: None,
+            defects: Vec::new(),
         }
     }
 
@@ -223,13 +299,28 @@ pub struct Manifest {
     pub bad_objects: Vec<(String, String)>,
     /// Objects under `CloudTraces/` that are not CTS files.
     pub unrelated_objects: Vec<String>,
-    /// With digests on: for every trace file and bad object, what `verify` should say about it:
-    /// `valid`, `hash_mismatch` (changed after its digest was written) or `not_in_any_digest`.
+    /// With digests on: for every trace file, bad object and digest (also the deleted ones the
+    /// chain names), what `verify` must say about it: `valid`, `not_found`, `hash_mismatch`,
+    /// `signature_invalid`, `moved`, `invalid_format` or `not_in_digest`.
     #[serde(default)]
     pub expected_integrity: Vec<(String, String)>,
+    /// With digests on: the hours without a digest `verify` must report.
+    #[serde(default)]
+    pub expected_gaps: Vec<ExpectedGap>,
     /// Bytes written, all objects together.
     #[serde(default)]
     pub bytes: u64,
+}
+
+/// Consecutive hours of a chain without a digest, as `verify` reports them.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ExpectedGap {
+    pub region: String,
+    pub tracker: String,
+    pub service: String,
+    /// RFC 3339 UTC, on the hour.
+    pub from: String,
+    pub to: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -282,31 +373,6 @@ pub fn build(spec: &GenSpec) -> Result<(Vec<GenObject>, Manifest)> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Digest signing boundary.
-
-/// The message CTS signs for a digest (SPEC §4): the concatenation, without separators, of
-/// `digest_end_time`, `digest_object`, the hex MD5 of the compressed digest bytes and the
-/// previous digest's signature (empty for the starting digest).
-pub fn digest_signed_message(
-    digest_end_time: &str,
-    digest_object: &str,
-    digest_md5_hex: &str,
-    previous_signature: &str,
-) -> String {
-    format!("{digest_end_time}{digest_object}{digest_md5_hex}{previous_signature}")
-}
-
-/// Signs a digest: returns the user metadata to store with the digest object and the hex
-/// signature the next digest carries as `previous_digest_signature`.
-///
-/// Generated digests are unsigned for now: no metadata, empty signature. Signing with a test
-/// key (RSA PKCS#1 v1.5, SHA-256, metadata `meta-signature` and `meta-signature-algorithm`)
-/// replaces only this function.
-fn sign_digest(_message: &str) -> (BTreeMap<String, String>, String) {
-    (BTreeMap::new(), String::new())
-}
-
-// ---------------------------------------------------------------------------------------------
 // The generator.
 
 /// (region, tracker, service) whose files one batch holds for one day.
@@ -320,6 +386,8 @@ struct Group {
     day: NaiveDate,
     /// The group that also receives the edge-case objects.
     edge: bool,
+    /// The group that receives the integrity defects.
+    defects: bool,
 }
 
 /// The previous digest of a chain.
@@ -360,6 +428,8 @@ struct FileOut {
     body: Vec<u8>,
     what: What,
     listed: Listed,
+    /// `false` for a file its digest lists but that was deleted (never written).
+    written: bool,
 }
 
 struct User {
@@ -385,6 +455,7 @@ struct Generator<'s> {
     chains: BTreeMap<(String, String, String), ChainLink>,
     /// Counts digest chains, to vary how the starting digest spells "no previous digest".
     chain_count: usize,
+    signer: Option<PrivateKey>,
     man: Manifest,
     alarms: Vec<(String, usize, ExpectedAlarm)>,
 }
@@ -621,6 +692,12 @@ fn cloud_domain(region: &str) -> &'static str {
 impl<'s> Generator<'s> {
     fn new(spec: &'s GenSpec) -> Result<Self> {
         let allowed = spec.validate()?;
+        let signer = spec
+            .signing_key
+            .as_deref()
+            .map(PrivateKey::from_pem)
+            .transpose()
+            .context("the digest signing key")?;
         let mut rng = sub_rng(spec.seed, "world");
         let domain_name = pick(&mut rng, DOMAIN_NAMES).to_string();
         let domain_id = hex_id(&mut rng, 16);
@@ -683,6 +760,12 @@ impl<'s> Generator<'s> {
                             service: service.clone(),
                             day,
                             edge: edge_here && d == 0 && Some(si) == iam,
+                            defects: !spec.defects.is_empty()
+                                && spec.digests
+                                && ri == 0
+                                && ti == edge_tracker
+                                && d == 0
+                                && si + 1 == services.len(),
                         });
                     }
                 }
@@ -694,6 +777,7 @@ impl<'s> Generator<'s> {
             groups: groups.into_iter(),
             chains: BTreeMap::new(),
             chain_count: 0,
+            signer,
             man: Manifest::default(),
             alarms: Vec::new(),
         })
@@ -714,6 +798,7 @@ impl<'s> Generator<'s> {
         m.bad_objects.sort();
         m.unrelated_objects.sort();
         m.expected_integrity.sort();
+        m.expected_gaps.sort();
         self.alarms.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
         m.expected_alarms = self.alarms.into_iter().map(|(_, _, a)| a).collect();
         self.man
@@ -820,54 +905,49 @@ impl<'s> Generator<'s> {
         let mut files = Vec::new();
         for s in seconds {
             let upload = day_start + Duration::seconds(s);
-            let mut traces = Vec::new();
-            let mut alarms = Vec::new();
-            for (pos, t) in trace_times(&mut rng, upload, spec.traces_per_file)
-                .into_iter()
-                .enumerate()
-            {
-                let (trace, alarm) = self.trace(&mut rng, &ctx, traffic, t)?;
-                if let Some(a) = alarm {
-                    alarms.push((pos, a));
-                }
-                traces.push(trace);
-            }
-            files.push(FileOut {
-                key: self.trace_key(g, spec.padded_folders, upload, &mut rng),
-                upload,
-                body: gzip(&serde_json::to_vec(&traces)?)?,
-                what: What::Trace {
-                    traces: traces.len() as u64,
-                    alarms,
-                },
-                listed: Listed::Own,
-            });
+            files.push(self.ordinary_file(g, &ctx, traffic, &mut rng, upload)?);
         }
         if g.edge {
             files.extend(self.edge_files(g, &ctx, day_start)?);
         }
+        if g.defects {
+            files.extend(self.defect_files(g, &ctx, traffic, day_start)?);
+        }
         files.sort_by(|a, b| (a.upload, &a.key).cmp(&(b.upload, &b.key)));
 
+        let fates: Vec<Fate> = (0..24).map(|h| self.fate(g, h)).collect();
         let mut out = Vec::new();
         for f in &files {
-            match &f.what {
-                What::Trace { traces, alarms } => {
-                    self.man.trace_files.push(f.key.clone());
-                    self.man.traces += traces;
-                    for (pos, a) in alarms {
-                        let mut a = a.clone();
-                        a.key = f.key.clone();
-                        self.alarms.push((f.key.clone(), *pos, a));
+            if f.written {
+                match &f.what {
+                    What::Trace { traces, alarms } => {
+                        self.man.trace_files.push(f.key.clone());
+                        self.man.traces += traces;
+                        for (pos, a) in alarms {
+                            let mut a = a.clone();
+                            a.key = f.key.clone();
+                            self.alarms.push((f.key.clone(), *pos, a));
+                        }
                     }
+                    What::Bad(why) => self.man.bad_objects.push((f.key.clone(), why.clone())),
+                    What::Unrelated => self.man.unrelated_objects.push(f.key.clone()),
                 }
-                What::Bad(why) => self.man.bad_objects.push((f.key.clone(), why.clone())),
-                What::Unrelated => self.man.unrelated_objects.push(f.key.clone()),
             }
             if spec.digests && !matches!(f.what, What::Unrelated) {
-                let outcome = match &f.listed {
-                    Listed::Own => "valid",
-                    Listed::Hash(_) => "hash_mismatch",
-                    Listed::No => "not_in_any_digest",
+                // A file whose digest is gone or unreadable is listed by no digest `verify`
+                // can read.
+                let digest_lost = matches!(
+                    fates[f.upload.hour() as usize],
+                    Fate::Deleted | Fate::Corrupt
+                );
+                let outcome = match (&f.listed, f.written) {
+                    (Listed::No, _) => "not_in_digest",
+                    (_, true) if digest_lost => "not_in_digest",
+                    // Listed by no readable digest and absent: nothing can report it.
+                    (_, false) if digest_lost => continue,
+                    (_, false) => "not_found",
+                    (Listed::Own, true) => "valid",
+                    (Listed::Hash(_), true) => "hash_mismatch",
                 };
                 self.man
                     .expected_integrity
@@ -875,9 +955,9 @@ impl<'s> Generator<'s> {
             }
         }
         if spec.digests {
-            out.extend(self.digests(g, &ctx, &files)?);
+            out.extend(self.digests(g, &ctx, &files, &fates)?);
         }
-        for f in files {
+        for f in files.into_iter().filter(|f| f.written) {
             self.man.bytes += f.body.len() as u64;
             out.push(GenObject {
                 key: f.key,
@@ -888,11 +968,132 @@ impl<'s> Generator<'s> {
         Ok(out)
     }
 
-    /// One digest per hour that has listed files, chained to the previous digest of the same
-    /// (region, tracker, service). A digest covers (previous end, HH:59:59]; the first covers
-    /// [HH:00:00, HH:59:59]. Everything stays in the day folder of its files.
-    fn digests(&mut self, g: &Group, ctx: &Ctx, files: &[FileOut]) -> Result<Vec<GenObject>> {
-        let mut hours: BTreeMap<u32, Vec<&FileOut>> = BTreeMap::new();
+    /// An ordinary trace file uploaded at `upload`.
+    fn ordinary_file(
+        &self,
+        g: &Group,
+        ctx: &Ctx,
+        traffic: Traffic,
+        rng: &mut ChaCha8Rng,
+        upload: DateTime<Utc>,
+    ) -> Result<FileOut> {
+        let mut traces = Vec::new();
+        let mut alarms = Vec::new();
+        for (pos, t) in trace_times(rng, upload, self.spec.traces_per_file)
+            .into_iter()
+            .enumerate()
+        {
+            let (trace, alarm) = self.trace(rng, ctx, traffic, t)?;
+            if let Some(a) = alarm {
+                alarms.push((pos, a));
+            }
+            traces.push(trace);
+        }
+        Ok(FileOut {
+            key: self.trace_key(g, self.spec.padded_folders, upload, rng),
+            upload,
+            body: gzip(&serde_json::to_vec(&traces)?)?,
+            what: What::Trace {
+                traces: traces.len() as u64,
+                alarms,
+            },
+            listed: Listed::Own,
+            written: true,
+        })
+    }
+
+    /// The trace-file defects of [`Defect`], at fixed hours of the day, drawn from their own
+    /// random stream so the other files stay as they were.
+    fn defect_files(
+        &self,
+        g: &Group,
+        ctx: &Ctx,
+        traffic: Traffic,
+        day_start: DateTime<Utc>,
+    ) -> Result<Vec<FileOut>> {
+        let mut rng = sub_rng(
+            self.spec.seed,
+            &format!("defects/{}/{}/{}", g.region, g.tracker, g.day),
+        );
+        let rng = &mut rng;
+        let at = |rng: &mut ChaCha8Rng, hour: i64, k: i64| {
+            day_start + Duration::seconds(hour * 3600 + k * 900 + rng.random_range(0..600))
+        };
+        let has = |d: Defect| self.spec.defects.contains(&d);
+        let mut out = Vec::new();
+        if has(Defect::TamperedTrace) {
+            let up = at(rng, 6, 0);
+            let mut f = self.ordinary_file(g, ctx, traffic, rng, up)?;
+            let original = md5_hex(&f.body);
+            // Change the gzip header's modification time (bytes 4..8): the stored bytes differ
+            // from what the digest recorded while the traces read the same, so the alarms a
+            // reader must find do not depend on this defect.
+            if f.body.len() >= 8 {
+                f.body[4..8].copy_from_slice(&[0x5a, 0x5a, 0x5a, 0x5a]);
+            }
+            f.listed = Listed::Hash(original);
+            out.push(f);
+        }
+        if has(Defect::DeletedTrace) {
+            let up = at(rng, 6, 2);
+            let mut f = self.ordinary_file(g, ctx, traffic, rng, up)?;
+            f.written = false;
+            out.push(f);
+        }
+        if has(Defect::ExtraUnlistedTrace) {
+            let up = at(rng, 7, 0);
+            let mut f = self.ordinary_file(g, ctx, traffic, rng, up)?;
+            f.listed = Listed::No;
+            out.push(f);
+        }
+        Ok(out)
+    }
+
+    /// What happens to the digest of `hour` in group `g`.
+    fn fate(&self, g: &Group, hour: u32) -> Fate {
+        if !g.defects {
+            return Fate::Normal;
+        }
+        let has = |d: Defect| self.spec.defects.contains(&d);
+        match hour {
+            9 if has(Defect::DeletedDigest) => Fate::Deleted,
+            12 | 13 if has(Defect::TwoDeletedDigests) => Fate::Deleted,
+            15 if has(Defect::ForgedSignature) => Fate::Forged,
+            18 if has(Defect::MovedDigest) => Fate::Moved,
+            21 if has(Defect::CorruptDigestGzip) => Fate::Corrupt,
+            _ => Fate::Normal,
+        }
+    }
+
+    /// The metadata that carries a digest's signature, and the signature the next digest
+    /// records as `previous_digest_signature` (empty when unsigned).
+    fn sign(&self, message: &str) -> (BTreeMap<String, String>, String) {
+        let Some(key) = &self.signer else {
+            return (BTreeMap::new(), String::new());
+        };
+        let sig = key.sign_hex(message.as_bytes());
+        let meta = BTreeMap::from([
+            (META_SIGNATURE.to_owned(), sig.clone()),
+            (
+                META_SIGNATURE_ALGORITHM.to_owned(),
+                SIGNATURE_ALGORITHM.to_owned(),
+            ),
+        ]);
+        (meta, sig)
+    }
+
+    /// One digest per hour of the day, also for hours without trace files (as CTS does),
+    /// chained to the previous digest of the same (region, tracker, service). A digest covers
+    /// (previous digest's end, HH:59:59]; the first of a chain [HH:00:00, HH:59:59]. Each digest
+    /// sits in the day folder of its hour. `fates` injects the digest defects.
+    fn digests(
+        &mut self,
+        g: &Group,
+        ctx: &Ctx,
+        files: &[FileOut],
+        fates: &[Fate],
+    ) -> Result<Vec<GenObject>> {
+        let mut hours: BTreeMap<u32, Vec<&FileOut>> = (0..24).map(|h| (h, Vec::new())).collect();
         for f in files {
             let listed = !matches!(f.listed, Listed::No) && !matches!(f.what, What::Unrelated);
             if listed {
@@ -900,7 +1101,9 @@ impl<'s> Generator<'s> {
             }
         }
         let chain_key = (g.region.clone(), g.tracker.clone(), g.service.clone());
+        let signed = self.signer.is_some();
         let mut out = Vec::new();
+        let mut gap: Option<(DateTime<Utc>, DateTime<Utc>)> = None;
         for (hour, listed) in hours {
             let start = g.day.and_hms_opt(hour, 0, 0).context("hour")?.and_utc();
             let end = start + Duration::seconds(3599);
@@ -964,11 +1167,12 @@ impl<'s> Generator<'s> {
                 }
             }
             doc.insert("log_files".into(), Value::Array(log_files));
-            let body = gzip(&serde_json::to_vec(&doc)?)?;
+            let mut body = gzip(&serde_json::to_vec(&doc)?)?;
             let md5 = md5_hex(&body);
             let prev_sig = prev.as_ref().map(|p| p.signature.as_str()).unwrap_or("");
-            let (metadata, signature) =
-                sign_digest(&digest_signed_message(&stamp(end), &key, &md5, prev_sig));
+            let message = signed_message(&stamp(end), &key, &md5, Some(prev_sig));
+            let (mut metadata, signature) = self.sign(&message);
+            // The chain records what CTS wrote, before any defect.
             self.chains.insert(
                 chain_key.clone(),
                 ChainLink {
@@ -978,6 +1182,52 @@ impl<'s> Generator<'s> {
                     end_time: stamp(end),
                 },
             );
+            let fate = fates.get(hour as usize).copied().unwrap_or(Fate::Normal);
+            let unsigned = if signed { "valid" } else { "signature_invalid" };
+            let (key, expected) = match fate {
+                Fate::Normal => (key, unsigned),
+                Fate::Deleted => {
+                    gap = Some((gap.map_or(start, |g| g.0), start + Duration::hours(1)));
+                    // Only the digest right before a surviving one is named by the chain.
+                    let next_deleted = fates.get(hour as usize + 1) == Some(&Fate::Deleted);
+                    if !next_deleted {
+                        self.man
+                            .expected_integrity
+                            .push((key, "not_found".to_owned()));
+                    }
+                    continue;
+                }
+                Fate::Forged => {
+                    if let Some(k) = &self.signer {
+                        let forged = k.sign_hex(format!("forged {message}").as_bytes());
+                        metadata.insert(META_SIGNATURE.to_owned(), forged);
+                    }
+                    (key, "signature_invalid")
+                }
+                Fate::Moved => {
+                    let (dir, name) = key.rsplit_once('/').unwrap_or(("", key.as_str()));
+                    (
+                        format!("{dir}/moved_{name}"),
+                        if signed { "moved" } else { unsigned },
+                    )
+                }
+                Fate::Corrupt => {
+                    body.truncate(body.len() / 2);
+                    (key, "invalid_format")
+                }
+            };
+            if let Some((from, to)) = gap.take() {
+                self.man.expected_gaps.push(ExpectedGap {
+                    region: g.region.clone(),
+                    tracker: g.tracker.clone(),
+                    service: g.service.clone(),
+                    from: rfc3339(from),
+                    to: rfc3339(to),
+                });
+            }
+            self.man
+                .expected_integrity
+                .push((key.clone(), expected.to_owned()));
             self.man.digest_files.push(key.clone());
             self.man.bytes += body.len() as u64;
             out.push(GenObject {
@@ -1670,6 +1920,7 @@ impl Generator<'_> {
             body,
             what,
             listed,
+            written: true,
         }
     }
 
@@ -1881,6 +2132,7 @@ impl Generator<'_> {
                 body: gzip(&serde_json::to_vec(&b.traces)?)?,
                 what: b.what(),
                 listed: Listed::Own,
+                written: true,
             });
         }
 
@@ -1894,6 +2146,7 @@ impl Generator<'_> {
                 .to_vec(),
             what: What::Unrelated,
             listed: Listed::No,
+            written: true,
         });
         out.push(FileOut {
             key: format!("{}_$folder$", folder.trim_end_matches('/')),
@@ -1901,6 +2154,7 @@ impl Generator<'_> {
             body: Vec::new(),
             what: What::Unrelated,
             listed: Listed::No,
+            written: true,
         });
         Ok(out)
     }
@@ -2204,20 +2458,25 @@ mod tests {
                 _ => starting += 1,
             }
         }
-        // One chain per (region, tracker, service).
+        // One chain per (region, tracker, service), one digest per hour of each.
         assert_eq!(starting, 2 * (3 + 1));
+        assert_eq!(man.digest_files.len(), 2 * (3 + 1) * 2 * 24);
+        let digests: BTreeSet<&str> = man.digest_files.iter().map(String::as_str).collect();
         for (k, outcome) in &man.expected_integrity {
             let actual = match listed.get(k) {
+                // The preset without a key leaves digests unsigned.
+                _ if digests.contains(k.as_str()) => "signature_invalid",
                 Some(true) => "valid",
                 Some(false) => "hash_mismatch",
-                None => "not_in_any_digest",
+                None => "not_in_digest",
             };
             assert_eq!(actual, outcome, "{k}");
         }
         assert_eq!(
             man.expected_integrity.len(),
-            man.trace_files.len() + man.bad_objects.len()
+            man.trace_files.len() + man.bad_objects.len() + man.digest_files.len()
         );
+        assert!(man.expected_gaps.is_empty());
     }
 
     #[tokio::test]
@@ -2251,6 +2510,97 @@ mod tests {
         );
     }
 
+    /// Every defect lands where its documentation says, signed digests verify, and the
+    /// manifest names the status of each.
+    #[test]
+    fn defects_and_signatures() {
+        use crate::cts::digest::{self as dg, SignatureMeta};
+        let pem = include_str!("../fixtures/TEST-ONLY-digest-signing-key.pem").to_owned();
+        let signer = PrivateKey::from_pem(&pem).unwrap();
+        let spec = GenSpec {
+            digests: true,
+            days: 2,
+            signing_key: Some(pem),
+            defects: Defect::ALL.to_vec(),
+            ..GenSpec::default()
+        };
+        let (objs, man) = build(&spec).unwrap();
+        let by_key = objects_by_key(&objs);
+        let statuses: BTreeMap<&str, Vec<&str>> =
+            man.expected_integrity
+                .iter()
+                .fold(BTreeMap::new(), |mut m, (k, s)| {
+                    m.entry(s.as_str())
+                        .or_insert_with(Vec::new)
+                        .push(k.as_str());
+                    m
+                });
+        for s in [
+            "valid",
+            "not_found",
+            "hash_mismatch",
+            "signature_invalid",
+            "moved",
+            "invalid_format",
+            "not_in_digest",
+        ] {
+            assert!(statuses.contains_key(s), "no {s} in {statuses:?}");
+        }
+        // Deleted digest (09), the second of the two deleted (13); the deleted trace file.
+        assert_eq!(
+            statuses["not_found"].len(),
+            3,
+            "{:?}",
+            statuses["not_found"]
+        );
+        assert_eq!(statuses["moved"].len(), 1);
+        assert!(statuses["moved"][0].contains("/moved_"));
+        // The defects sit in the last service (ECS) of the first day.
+        let gaps: Vec<(&str, &str, &str)> = man
+            .expected_gaps
+            .iter()
+            .map(|g| (g.service.as_str(), g.from.as_str(), g.to.as_str()))
+            .collect();
+        assert_eq!(
+            gaps,
+            vec![
+                (
+                    "ECS",
+                    "2026-09-30T09:00:00.000Z",
+                    "2026-09-30T10:00:00.000Z"
+                ),
+                (
+                    "ECS",
+                    "2026-09-30T12:00:00.000Z",
+                    "2026-09-30T14:00:00.000Z"
+                ),
+            ]
+        );
+        // Every written, intact digest verifies with the public key.
+        let pk = signer.public_key();
+        let mut verified = 0;
+        for (k, s) in &man.expected_integrity {
+            if s != "valid" || !man.digest_files.contains(k) {
+                continue;
+            }
+            let o = by_key[k.as_str()];
+            let d = dg::parse(&o.body, 1 << 20).unwrap();
+            let meta: SignatureMeta = dg::signature_meta(&o.metadata);
+            dg::check_signature(&pk, &d, &md5_hex(&o.body), &meta).unwrap();
+            verified += 1;
+        }
+        assert!(verified > 40, "{verified}");
+        // Deleted objects are not written; all others are.
+        for k in &statuses["not_found"] {
+            assert!(!by_key.contains_key(k), "{k}");
+        }
+        assert_eq!(
+            man.digest_files.len(),
+            2 * 2 * 24 - 3,
+            "two chains over two days, three digests deleted"
+        );
+    }
+
     /// The checked-in fixtures are what the preset generates: regenerate them (command in
     /// fixtures/README.md) after changing the generator. Byte counts are left out because they
     /// depend on the compression library's version, not on the generator.
@@ -2261,7 +2611,16 @@ mod tests {
             return;
         };
         let mut checked_in: Manifest = serde_json::from_str(&text).unwrap();
-        let (_, mut fresh) = build(&GenSpec::fixtures()).unwrap();
+        let key = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("fixtures/TEST-ONLY-digest-signing-key.pem"),
+        )
+        .unwrap();
+        let spec = GenSpec {
+            signing_key: Some(key),
+            ..GenSpec::fixtures()
+        };
+        let (_, mut fresh) = build(&spec).unwrap();
         checked_in.bytes = 0;
         fresh.bytes = 0;
         assert!(

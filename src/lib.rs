@@ -14,5 +14,7 @@ pub mod metrics;
 pub mod notify;
 pub mod pipeline;
 pub mod progress;
+pub mod report;
 pub mod scan;
 pub mod store;
+pub mod verify;

@@ -68,6 +68,7 @@ fn main() -> ExitCode {
                 }
             }
             Command::Check => commands::check(settings).await,
+            Command::Verify(a) => commands::verify(settings, a).await,
         }
     });
     report(outcome)

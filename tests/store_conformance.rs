@@ -336,6 +336,24 @@ async fn check_etag_is_md5(store: &dyn ObjectStore) {
     }
 }
 
+/// `get_md5` hashes what `get` returns, without keeping it, and fails like `get`.
+async fn check_get_md5(store: &dyn ObjectStore) {
+    // Larger than one read buffer, so the streaming path hashes several chunks.
+    let body: Vec<u8> = (0..700_000u32).map(|i| (i % 251) as u8).collect();
+    put(store, "h/big.bin", &body).await;
+    let hashed = store.get_md5("h/big.bin", LIMIT).await.expect("get_md5");
+    assert_eq!(hashed.size, body.len() as u64);
+    assert_eq!(hex::encode(hashed.md5), md5_hex(&body));
+    assert!(matches!(
+        store.get_md5("h/missing.bin", LIMIT).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(matches!(
+        store.get_md5("h/big.bin", 1000).await,
+        Err(StoreError::TooLarge { .. })
+    ));
+}
+
 async fn check_list_prefix(store: &dyn ObjectStore) {
     put_keys(store, &DAY_KEYS_WRITTEN).await;
     put_keys(
@@ -645,6 +663,7 @@ conformance_suite!(
     check_put_create,
     check_put_update,
     check_etag_is_md5,
+    check_get_md5,
     check_list_prefix,
     check_list_delimiter,
     check_list_pagination,

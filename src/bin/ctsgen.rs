@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use chrono::NaiveDate;
 use clap::{Parser, ValueEnum};
-use ctsguard::gen::{generate, GenSpec, Manifest};
+use ctsguard::gen::{generate, Defect, GenSpec, Manifest};
 use ctsguard::store::{ListRequest, LocalStore, ObjectStore, S3Options, S3Store};
 
 const AFTER_HELP: &str = "\
@@ -15,10 +15,20 @@ day, IAM and ECS). Lists take commas: --regions eu-de,eu-nl.
 
 The manifest (--manifest) lists the readable trace files, the digest files, the number of traces,
 every expected alarm (IAM login/logout from outside --allowed, with its key and trace_id), the
-objects that cannot be read and why, and the unrelated objects. The same seed gives the same bytes.
+objects that cannot be read and why, the unrelated objects, and with digests what `ctsguard
+verify` must report (expected_integrity, expected_gaps). The same seed gives the same bytes.
+
+Digests are hourly per service, chained, and signed with --signing-key (unsigned without).
+--defects injects, on the first day in the last service of the first region's system tracker:
+tampered-trace (06:xx, hash_mismatch), deleted-trace (06:xx, not_found), extra-unlisted-trace
+(07:xx, not_in_digest), deleted-digest (09:00), two-deleted-digests (12:00 and 13:00),
+forged-signature (15:00), moved-digest (18:00), corrupt-digest-gzip (21:00).
 
 Examples:
-  ctsgen --preset fixtures --out fixtures/bucket --manifest fixtures/manifest.json
+  ctsgen --preset fixtures --signing-key fixtures/TEST-ONLY-digest-signing-key.pem \\
+    --out fixtures/bucket --manifest fixtures/manifest.json
+  ctsgen --out /tmp/audit --digests --defects all \\
+    --signing-key fixtures/TEST-ONLY-digest-signing-key.pem
   ctsgen --out /tmp/bench --days 7 --regions eu-de,eu-nl --files-per-service-per-day 100
   AWS_ACCESS_KEY_ID=.. AWS_SECRET_ACCESS_KEY=.. \\
     ctsgen --s3 s3://my-bucket/test --endpoint http://127.0.0.1:9000 --path-style --edge-cases
@@ -161,6 +171,45 @@ struct SpecArgs {
     /// Bucket name written into digests. Default with --s3: the bucket; else the preset's.
     #[arg(long, value_name = "NAME")]
     bucket_name: Option<String>,
+
+    /// Sign the digests with this PEM private key (PKCS#8 or PKCS#1), as CTS does; without it
+    /// digests are unsigned. fixtures/TEST-ONLY-digest-signing-key.pem is a test key for this.
+    #[arg(long, value_name = "PEM")]
+    signing_key: Option<PathBuf>,
+
+    /// Integrity defects to inject (needs digests), comma-separated, or `all`: see
+    /// `ctsgen --help` and the manifest's expected_integrity and expected_gaps.
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    defects: Option<Vec<DefectArg>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum DefectArg {
+    All,
+    TamperedTrace,
+    DeletedTrace,
+    ExtraUnlistedTrace,
+    DeletedDigest,
+    TwoDeletedDigests,
+    ForgedSignature,
+    MovedDigest,
+    CorruptDigestGzip,
+}
+
+impl DefectArg {
+    fn defects(self) -> Vec<Defect> {
+        match self {
+            DefectArg::All => Defect::ALL.to_vec(),
+            DefectArg::TamperedTrace => vec![Defect::TamperedTrace],
+            DefectArg::DeletedTrace => vec![Defect::DeletedTrace],
+            DefectArg::ExtraUnlistedTrace => vec![Defect::ExtraUnlistedTrace],
+            DefectArg::DeletedDigest => vec![Defect::DeletedDigest],
+            DefectArg::TwoDeletedDigests => vec![Defect::TwoDeletedDigests],
+            DefectArg::ForgedSignature => vec![Defect::ForgedSignature],
+            DefectArg::MovedDigest => vec![Defect::MovedDigest],
+            DefectArg::CorruptDigestGzip => vec![Defect::CorruptDigestGzip],
+        }
+    }
 }
 
 /// `some/prefix` → `some/prefix/`; empty stays empty.
@@ -174,7 +223,7 @@ fn folder_prefix(p: &str) -> String {
 }
 
 impl SpecArgs {
-    fn apply(&self, spec: &mut GenSpec) {
+    fn apply(&self, spec: &mut GenSpec) -> Result<()> {
         macro_rules! set {
             ($($f:ident),*) => { $(if let Some(v) = &self.$f { spec.$f = v.clone(); })* };
         }
@@ -207,6 +256,22 @@ impl SpecArgs {
         if let Some(b) = &self.bucket_name {
             spec.bucket = b.clone();
         }
+        if let Some(path) = &self.signing_key {
+            spec.signing_key = Some(
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("--signing-key {}", path.display()))?,
+            );
+        }
+        if let Some(list) = &self.defects {
+            let mut defects: Vec<Defect> = list.iter().flat_map(|d| d.defects()).collect();
+            defects.sort();
+            defects.dedup();
+            if !defects.is_empty() && !spec.digests {
+                bail!("--defects needs digests (--digests)");
+            }
+            spec.defects = defects;
+        }
+        Ok(())
     }
 }
 
@@ -302,7 +367,7 @@ async fn run(cli: Cli) -> Result<()> {
         Preset::Default => GenSpec::default(),
         Preset::Fixtures => GenSpec::fixtures(),
     };
-    cli.spec.apply(&mut spec);
+    cli.spec.apply(&mut spec)?;
     // After the flags: the --s3 URL supplies the prefix and the digests' bucket name.
     let store = open_store(&cli, &mut spec).await?;
     if !cli.force {

@@ -13,8 +13,8 @@ use bytes::Bytes;
 use md5::{Digest, Md5};
 
 use super::{
-    GetOutput, HeadOutput, ListCursor, ListPage, ListRequest, ObjectMeta, ObjectStore, PutMode,
-    StoreError, StoreResult,
+    GetOutput, Hashed, HeadOutput, ListCursor, ListPage, ListRequest, ObjectMeta, ObjectStore,
+    PutMode, StoreError, StoreResult,
 };
 
 const DEFAULT_PAGE: u32 = 1000;
@@ -161,6 +161,37 @@ impl ObjectStore for LocalStore {
                 body: Bytes::from(body),
                 etag,
                 metadata,
+            })
+        })
+        .await
+        .map_err(|e| StoreError::other("read", e))?
+    }
+
+    async fn get_md5(&self, key: &str, limit: u64) -> StoreResult<Hashed> {
+        let path = self.path_of(key)?;
+        let key = key.to_owned();
+        tokio::task::spawn_blocking(move || {
+            use std::io::Read;
+            let mut file = std::fs::File::open(&path).map_err(|e| io_err(&key, e))?;
+            let mut md5 = Md5::new();
+            let mut buf = vec![0u8; 256 * 1024];
+            let mut size = 0u64;
+            loop {
+                let n = match file.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(io_err(&key, e)),
+                };
+                size += n as u64;
+                if size > limit {
+                    return Err(StoreError::TooLarge { key, size, limit });
+                }
+                md5.update(&buf[..n]);
+            }
+            Ok(Hashed {
+                size,
+                md5: md5.finalize().into(),
             })
         })
         .await

@@ -70,6 +70,13 @@ pub struct HeadOutput {
     pub metadata: BTreeMap<String, String>,
 }
 
+/// Size and MD5 of an object, computed while it downloaded (the body is not kept).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hashed {
+    pub size: u64,
+    pub md5: [u8; 16],
+}
+
 /// How a `put` treats an existing object.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PutMode {
@@ -131,6 +138,18 @@ pub trait ObjectStore: Send + Sync + fmt::Debug {
     ) -> StoreResult<Option<String>>;
 
     async fn delete(&self, key: &str) -> StoreResult<()>;
+
+    /// Downloads the object and returns its size and the MD5 of its bytes, hashing as the
+    /// bytes arrive so that memory does not grow with the object. The default reads the whole
+    /// body; backends that can stream override it.
+    async fn get_md5(&self, key: &str, limit: u64) -> StoreResult<Hashed> {
+        use md5::{Digest as _, Md5};
+        let got = self.get(key, limit).await?;
+        Ok(Hashed {
+            size: got.body.len() as u64,
+            md5: Md5::digest(&got.body).into(),
+        })
+    }
 
     /// Every object and common prefix under `prefix`, following all pages.
     async fn list_all(&self, prefix: &str, delimiter: Option<&str>) -> StoreResult<ListPage> {

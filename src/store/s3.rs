@@ -14,8 +14,8 @@ use aws_smithy_types::timeout::TimeoutConfig;
 use bytes::{Bytes, BytesMut};
 
 use super::{
-    GetOutput, HeadOutput, ListCursor, ListPage, ListRequest, ObjectMeta, ObjectStore, PutMode,
-    StoreError, StoreResult,
+    GetOutput, Hashed, HeadOutput, ListCursor, ListPage, ListRequest, ObjectMeta, ObjectStore,
+    PutMode, StoreError, StoreResult,
 };
 
 /// How to reach the bucket. Everything left `None` comes from the usual AWS chain
@@ -254,6 +254,38 @@ impl ObjectStore for S3Store {
             body,
             etag,
             metadata,
+        })
+    }
+
+    async fn get_md5(&self, key: &str, limit: u64) -> StoreResult<Hashed> {
+        use md5::{Digest as _, Md5};
+        let out = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| map_err(key, e))?;
+        let mut body = out.body;
+        let mut md5 = Md5::new();
+        let mut size = 0u64;
+        // Chunk by chunk: an integrity check of a large file costs no more memory than a small one.
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| StoreError::other(key, DisplayErrorContext(&e)))?;
+            size += chunk.len() as u64;
+            if size > limit {
+                return Err(StoreError::TooLarge {
+                    key: key.to_owned(),
+                    size,
+                    limit,
+                });
+            }
+            md5.update(&chunk);
+        }
+        Ok(Hashed {
+            size,
+            md5: md5.finalize().into(),
         })
     }
 
