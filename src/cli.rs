@@ -192,9 +192,11 @@ pub struct VerifyArgs {
     /// Report format.
     #[arg(long, value_enum, default_value = "json")]
     pub format: crate::report::Format,
-    /// Write the report to this file instead of standard output.
-    #[arg(long, value_name = "FILE")]
-    pub output: Option<PathBuf>,
+    /// Write the report to this file, or to an object (s3://bucket/key, with the source's
+    /// endpoint and credentials), instead of standard output; `{from}` in it stands for the
+    /// window's first day (YYYY-MM-DD), so daily reports do not overwrite each other.
+    #[arg(long, value_name = "FILE|URL")]
+    pub output: Option<String>,
     /// Public key that signed the digests: PEM (PUBLIC KEY or RSA PUBLIC KEY) or base64 DER
     /// [default: the key published in the CTS manual].
     #[arg(long, env = "CTSGUARD_PUBLIC_KEY", value_name = "FILE")]

@@ -21,7 +21,7 @@ use crate::notify::JsonLines;
 use crate::pipeline::{self, Job, NoHooks, Processor, Summary};
 use crate::progress::Progress;
 use crate::scan::{self, ScanHooks, ScanStop};
-use crate::store::{ListRequest, LocalStore, ObjectStore, S3Options, S3Store};
+use crate::store::{ListRequest, LocalStore, ObjectStore, PutMode, S3Options, S3Store};
 use crate::{report, verify};
 
 /// How a command ended.
@@ -51,6 +51,13 @@ impl Outcome {
 impl From<ConfigError> for Outcome {
     fn from(e: ConfigError) -> Self {
         Outcome::Unusable(e.to_string())
+    }
+}
+
+/// Says so when every watched action will alarm: usually a forgotten --allow.
+fn warn_if_nothing_allowed(s: &Settings) {
+    if s.allow_entries == 0 {
+        tracing::warn!("the allow-list is empty: every watched action will raise an alarm");
     }
 }
 
@@ -118,6 +125,7 @@ fn parse_window(from: &str, to: Option<&str>) -> Result<Window, Outcome> {
 /// `backfill --from --to`: every trace file delivered in the window.
 pub async fn backfill(s: Settings, from: &str, to: Option<&str>) -> Outcome {
     let started = Instant::now();
+    warn_if_nothing_allowed(&s);
     let window = match parse_window(from, to) {
         Ok(w) => w,
         Err(o) => return o,
@@ -349,11 +357,12 @@ async fn newest_day(
     Ok(level)
 }
 
-/// Opens the store holding the checkpoint: `s3://bucket/key` (with the source's endpoint and
-/// credentials) or a local file, whose folder is created if needed.
-async fn open_checkpoint(
+/// Opens where `setting` (a checkpoint, a report) is kept: `s3://bucket/key` (with the
+/// source's endpoint and credentials) or a local file, whose folder is created if needed.
+async fn open_location(
     s: &Settings,
     url: &str,
+    setting: &str,
 ) -> Result<(Arc<dyn ObjectStore>, String), Outcome> {
     if let Some(rest) = url
         .strip_prefix("s3://")
@@ -362,7 +371,7 @@ async fn open_checkpoint(
         let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
         if bucket.is_empty() || key.is_empty() {
             return Err(Outcome::Unusable(format!(
-                "--checkpoint: {url:?} must be s3://bucket/key"
+                "{setting}: {url:?} must be s3://bucket/key"
             )));
         }
         let opts = S3Options {
@@ -378,17 +387,13 @@ async fn open_checkpoint(
     };
     let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
         return Err(Outcome::Unusable(format!(
-            "--checkpoint: {url:?} names no file"
+            "{setting}: {url:?} names no file"
         )));
     };
     std::fs::create_dir_all(&dir).map_err(|e| {
-        Outcome::Unusable(format!(
-            "--checkpoint: cannot create {}: {e}",
-            dir.display()
-        ))
+        Outcome::Unusable(format!("{setting}: cannot create {}: {e}", dir.display()))
     })?;
-    let store =
-        LocalStore::open(&dir).map_err(|e| Outcome::Unusable(format!("--checkpoint: {e}")))?;
+    let store = LocalStore::open(&dir).map_err(|e| Outcome::Unusable(format!("{setting}: {e}")))?;
     Ok((Arc::new(store), name.to_owned()))
 }
 
@@ -407,11 +412,12 @@ fn source_id(s: &Settings) -> String {
 /// `scan`: the files that appeared since the previous run, exactly once.
 pub async fn scan(s: Settings, sc: ScanSettings) -> Outcome {
     let started = Instant::now();
+    warn_if_nothing_allowed(&s);
     let store = match open_source(&s).await {
         Ok(st) => st,
         Err(o) => return o,
     };
-    let (ck_store, base_key) = match open_checkpoint(&s, &sc.checkpoint).await {
+    let (ck_store, base_key) = match open_location(&s, &sc.checkpoint, "--checkpoint").await {
         Ok(c) => c,
         Err(o) => return o,
     };
@@ -566,13 +572,17 @@ pub async fn verify(s: Settings, a: &VerifyArgs) -> Outcome {
         },
     };
     // Open the output before the work: a wrong path must not cost a whole run.
-    let mut out: Box<dyn std::io::Write> = match &a.output {
-        None => Box::new(std::io::stdout().lock()),
-        Some(path) => match std::fs::File::create(path) {
-            Ok(f) => Box::new(std::io::BufWriter::new(f)),
-            Err(e) => return Outcome::Unusable(format!("--output {}: {e}", path.display())),
-        },
+    let dest = match &a.output {
+        None => None,
+        Some(url) => {
+            let url = url.replace("{from}", &window.from.format("%Y-%m-%d").to_string());
+            match open_location(&s, &url, "--output").await {
+                Ok(loc) => Some((url, loc)),
+                Err(o) => return o,
+            }
+        }
     };
+    let started = Instant::now();
     let store = match open_source(&s).await {
         Ok(st) => st,
         Err(o) => return o,
@@ -602,7 +612,10 @@ pub async fn verify(s: Settings, a: &VerifyArgs) -> Outcome {
         max_digest_size: s.max_decompressed_size,
         now: Utc::now(),
     };
+    let progress = Progress::new(s.progress, "verify");
+    progress.update_text("reading digests and trace files");
     let report = verify::run(store, &scope, &regions, opts, source).await;
+    progress.finish();
     let sum = &report.summary;
     tracing::info!(
         "verify: digests {:?}, trace files {:?}, {} gaps ({} hours), {} errors",
@@ -612,23 +625,50 @@ pub async fn verify(s: Settings, a: &VerifyArgs) -> Outcome {
         sum.missing_hours,
         sum.errors
     );
-    let written = report::render(&report, a.format)
-        .map_err(std::io::Error::other)
-        .and_then(|text| {
-            out.write_all(text.as_bytes())?;
-            out.flush()
-        });
+    let written = match report::render(&report, a.format) {
+        Err(e) => Err(e.to_string()),
+        Ok(text) => match &dest {
+            None => {
+                use std::io::Write;
+                let mut out = std::io::stdout().lock();
+                out.write_all(text.as_bytes())
+                    .and_then(|()| out.flush())
+                    .map_err(|e| e.to_string())
+            }
+            Some((_, (store, key))) => store
+                .put(
+                    key,
+                    text.into_bytes().into(),
+                    &Default::default(),
+                    PutMode::Overwrite,
+                )
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+        },
+    };
     if let Err(e) = written {
-        let dest = a
-            .output
-            .as_ref()
-            .map(|p| p.display().to_string())
-            .unwrap_or_else(|| "standard output".into());
-        return Outcome::Unusable(format!("writing the report to {dest}: {e}"));
+        let to = dest.map_or_else(|| "standard output".to_owned(), |(url, _)| url);
+        return Outcome::Unusable(format!("writing the report to {to}: {e}"));
     }
-    if report.all_valid() {
+    let as_summary = Summary {
+        command: "verify".into(),
+        integrity_failures: sum
+            .digests
+            .iter()
+            .chain(&sum.trace_files)
+            .filter(|(status, _)| **status != "valid")
+            .map(|(_, n)| n)
+            .sum::<u64>()
+            + sum.gaps,
+        errors: sum.errors,
+        duration_seconds: started.elapsed().as_secs_f64(),
+        ..Summary::default()
+    };
+    let outcome = if report.all_valid() {
         Outcome::Done
     } else {
         Outcome::Partial
-    }
+    };
+    publish_metrics(&s, &as_summary, "verify", None, outcome).await
 }

@@ -347,24 +347,11 @@ impl Settings {
                     origin: format!("`allow` in {fp}"),
                 })
             });
-        let (allow_list, allow_origin) = match &allow {
-            Some(v) => (
-                AllowList::parse(&[v.value.as_str()])
-                    .map_err(|e| invalid(&v.origin, e.to_string()))?,
-                v.origin.clone(),
-            ),
-            None => (AllowList::default(), String::new()),
+        let allow_list = match &allow {
+            Some(v) => AllowList::parse(&[v.value.as_str()])
+                .map_err(|e| invalid(&v.origin, e.to_string()))?,
+            None => AllowList::default(),
         };
-        if allow_list.is_empty() {
-            tracing::warn!(
-                "the allow-list is empty{}: every watched action will raise an alarm",
-                if allow_origin.is_empty() {
-                    String::new()
-                } else {
-                    format!(" ({allow_origin})")
-                }
-            );
-        }
 
         let actions = name_list(pick(
             m,

@@ -9,30 +9,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use assert_cmd::Command;
 use ctsguard::gen::{self, Defect, ExpectedGap, GenSpec, Manifest};
 use ctsguard::store::{LocalStore, ObjectStore};
 use serde_json::Value;
 
+use common::cli::{ctsguard, rt};
 use common::s3::{external_bucket, s3_store, S3Server};
-
-fn ctsguard() -> Command {
-    let mut c = Command::cargo_bin("ctsguard").expect("binary built");
-    for (k, _) in std::env::vars() {
-        if k.starts_with("CTSGUARD_") || k == "IP" || k.starts_with("AWS_") {
-            c.env_remove(k);
-        }
-    }
-    c.env("CTSGUARD_LOG", "warn");
-    c
-}
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
@@ -333,6 +315,15 @@ fn markdown_and_html_reports_go_to_the_output_file() {
         assert!(page.contains(s), "{s}");
     }
 
+    // Daily reports: `{from}` names the window's first day; folders are created.
+    let daily = out_dir.path().join("reports/{from}.json");
+    let out = verify_dir(dir.path(), &["--output", daily.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let written = out_dir.path().join("reports/2026-09-30.json");
+    let json: Value =
+        serde_json::from_slice(&std::fs::read(&written).expect("daily report")).unwrap();
+    assert!(json["summary"]["gaps"].as_u64().unwrap_or(0) > 0);
+
     let out = verify_dir(dir.path(), &["--format", "markdown"]);
     assert_eq!(out.status.code(), Some(1));
     let md = String::from_utf8(out.stdout).unwrap();
@@ -343,12 +334,16 @@ fn markdown_and_html_reports_go_to_the_output_file() {
 #[test]
 fn usage_and_source_errors_exit_2() {
     let (dir, _) = generate_local(&spec(vec![]));
+    let blocker = dir.path().join("a-file");
+    std::fs::write(&blocker, b"x").unwrap();
+    let blocked = blocker.join("dir/report.json");
     let bad_key = dir.path().join("not-a-key.pem");
     std::fs::write(&bad_key, "hello").unwrap();
     for args in [
         vec!["--public-key", bad_key.to_str().unwrap()],
         vec!["--public-key", "/nonexistent/key.pem"],
-        vec!["--output", "/nonexistent/dir/report.json"],
+        // Below a regular file: no folder can be made there, not even by root.
+        vec!["--output", blocked.to_str().unwrap()],
         vec!["--regions", "xx-nowhere-1"],
     ] {
         let out = ctsguard()
