@@ -15,9 +15,11 @@ use clap::{Args, Parser, Subcommand};
 writes to an OBS bucket, and raises an alarm for every IAM login or logout whose source IP is \
 outside an allow-list of IPs and CIDR ranges. Alarms are JSON lines on standard output (or a file); \
 logs and the run summary go to standard error.",
-    after_help = "Exit codes: 0 = every file processed (alarms found are not failures); \
-1 = done, but some objects could not be listed, read or processed (each is reported); \
-2 = usage or configuration error, or the source could not be reached."
+    after_help = "Exit codes: 0 = every file processed (alarms found are not failures; for verify: \
+everything valid); 1 = done, but some objects could not be listed, read or processed (each is \
+reported), alarms or metrics could not be written, or (verify) something is not valid; \
+2 = usage or configuration error, the source could not be reached, or (scan) the checkpoint \
+cannot be read or written; 3 = (scan) another scan holds the lease."
 )]
 pub struct Cli {
     #[command(flatten)]
