@@ -51,6 +51,31 @@ fn region_from_endpoint(endpoint: &str) -> Option<String> {
 }
 
 impl S3Store {
+    /// Starts a download, refusing at once an object whose announced size is over `limit`.
+    async fn open_body(
+        &self,
+        key: &str,
+        limit: u64,
+    ) -> StoreResult<aws_sdk_s3::operation::get_object::GetObjectOutput> {
+        let out = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| map_err(key, e))?;
+        let size = out.content_length().unwrap_or(0).max(0) as u64;
+        if size > limit {
+            return Err(StoreError::TooLarge {
+                key: key.to_owned(),
+                size,
+                limit,
+            });
+        }
+        Ok(out)
+    }
+
     pub async fn connect(opts: &S3Options) -> Self {
         let mut loader = aws_config::defaults(BehaviorVersion::latest());
         if let Some(profile) = &opts.profile {
@@ -153,20 +178,28 @@ fn metadata_of(
     .unwrap_or_default()
 }
 
-async fn read_body(key: &str, mut body: ByteStream, hint: u64, limit: u64) -> StoreResult<Bytes> {
-    let mut buf = BytesMut::with_capacity(hint.min(limit) as usize);
+/// Feeds the body to `f` chunk by chunk, failing with `TooLarge` past `limit` bytes (a
+/// server may send more than its Content-Length announced). Returns the size read.
+async fn for_each_chunk(
+    key: &str,
+    mut body: ByteStream,
+    limit: u64,
+    mut f: impl FnMut(&[u8]),
+) -> StoreResult<u64> {
+    let mut size = 0u64;
     while let Some(chunk) = body.next().await {
         let chunk = chunk.map_err(|e| StoreError::other(key, DisplayErrorContext(&e)))?;
-        if (buf.len() + chunk.len()) as u64 > limit {
+        size += chunk.len() as u64;
+        if size > limit {
             return Err(StoreError::TooLarge {
                 key: key.to_owned(),
-                size: (buf.len() + chunk.len()) as u64,
+                size,
                 limit,
             });
         }
-        buf.extend_from_slice(&chunk);
+        f(&chunk);
     }
-    Ok(buf.freeze())
+    Ok(size)
 }
 
 #[async_trait]
@@ -231,27 +264,14 @@ impl ObjectStore for S3Store {
     }
 
     async fn get(&self, key: &str, limit: u64) -> StoreResult<GetOutput> {
-        let out = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await
-            .map_err(|e| map_err(key, e))?;
+        let out = self.open_body(key, limit).await?;
         let size = out.content_length().unwrap_or(0).max(0) as u64;
-        if size > limit {
-            return Err(StoreError::TooLarge {
-                key: key.to_owned(),
-                size,
-                limit,
-            });
-        }
         let etag = unquote(out.e_tag());
         let metadata = metadata_of(out.metadata());
-        let body = read_body(key, out.body, size, limit).await?;
+        let mut buf = BytesMut::with_capacity(size.min(limit) as usize);
+        for_each_chunk(key, out.body, limit, |c| buf.extend_from_slice(c)).await?;
         Ok(GetOutput {
-            body,
+            body: buf.freeze(),
             etag,
             metadata,
         })
@@ -259,30 +279,10 @@ impl ObjectStore for S3Store {
 
     async fn get_md5(&self, key: &str, limit: u64) -> StoreResult<Hashed> {
         use md5::{Digest as _, Md5};
-        let out = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await
-            .map_err(|e| map_err(key, e))?;
-        let mut body = out.body;
+        let out = self.open_body(key, limit).await?;
         let mut md5 = Md5::new();
-        let mut size = 0u64;
         // Chunk by chunk: an integrity check of a large file costs no more memory than a small one.
-        while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(|e| StoreError::other(key, DisplayErrorContext(&e)))?;
-            size += chunk.len() as u64;
-            if size > limit {
-                return Err(StoreError::TooLarge {
-                    key: key.to_owned(),
-                    size,
-                    limit,
-                });
-            }
-            md5.update(&chunk);
-        }
+        let size = for_each_chunk(key, out.body, limit, |c| md5.update(c)).await?;
         Ok(Hashed {
             size,
             md5: md5.finalize().into(),
