@@ -455,8 +455,8 @@ pub async fn scan(s: Settings, sc: ScanSettings) -> Outcome {
     };
     // The clock for lease renewals and commit times follows --now when it is given.
     let (base, t0) = (sc.now, Instant::now());
-    let clock =
-        Box::new(move || base + chrono::Duration::from_std(t0.elapsed()).unwrap_or_default());
+    let clock: scan::Clock =
+        Arc::new(move || base + chrono::Duration::from_std(t0.elapsed()).unwrap_or_default());
     let processed: std::collections::HashSet<String> = state.processed.keys().cloned().collect();
     let mut hooks = ScanHooks::new(
         state,
@@ -465,6 +465,7 @@ pub async fn scan(s: Settings, sc: ScanSettings) -> Outcome {
         ck_store.clone(),
         &key,
         lease,
+        sc.lease_ttl,
         sc.commit_interval,
         clock,
     );

@@ -194,6 +194,10 @@ impl Lease {
         }
     }
 
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
     /// Extends the lease, and proves it is still ours: every commit calls this first, so a
     /// run whose lease was taken over stops before it writes anything.
     pub async fn renew(

@@ -8,6 +8,7 @@
 //! as small as the lateness window, and it is written only after the alerts of the files it
 //! records have reached the sink.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -29,6 +30,9 @@ pub enum ScanStop {
     Checkpoint(#[from] CheckpointError),
 }
 
+/// The time as the run sees it (`--now` plus the time elapsed).
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
 /// How a scan commits its progress.
 pub struct ScanHooks {
     pub state: State,
@@ -39,10 +43,15 @@ pub struct ScanHooks {
     /// The earliest time whose files must be listed again (failed downloads and listings).
     hold: Option<DateTime<Utc>>,
     window_from: DateTime<Utc>,
-    lease: Option<Lease>,
+    /// Shared with the renewer, which keeps the lease alive while a file takes long (a slow
+    /// download between two commits must not let the next scheduled run in).
+    lease: Arc<tokio::sync::Mutex<Option<Lease>>>,
+    lease_key: String,
+    lost: Arc<AtomicBool>,
+    renewer: Option<tokio::task::JoinHandle<()>>,
     commit_every: std::time::Duration,
     last_commit: Instant,
-    clock: Box<dyn Fn() -> DateTime<Utc> + Send>,
+    clock: Clock,
     /// Why the run was stopped, when it was.
     pub stopped: Option<ScanStop>,
     pub commits: u64,
@@ -57,9 +66,33 @@ impl ScanHooks {
         store: Arc<dyn ObjectStore>,
         key: &str,
         lease: Lease,
+        lease_ttl: Duration,
         commit_every: std::time::Duration,
-        clock: Box<dyn Fn() -> DateTime<Utc> + Send>,
+        clock: Clock,
     ) -> Self {
+        let lease_key = lease.key().to_owned();
+        let lease = Arc::new(tokio::sync::Mutex::new(Some(lease)));
+        let lost = Arc::new(AtomicBool::new(false));
+        let every = (lease_ttl / 3)
+            .to_std()
+            .unwrap_or(std::time::Duration::from_secs(60))
+            .max(std::time::Duration::from_millis(50));
+        let renewer = tokio::spawn({
+            let (lease, store, clock, lost) =
+                (lease.clone(), store.clone(), clock.clone(), lost.clone());
+            async move {
+                loop {
+                    tokio::time::sleep(every).await;
+                    let mut held = lease.lock().await;
+                    let Some(l) = held.as_mut() else { break };
+                    if let Err(e) = l.renew(store.as_ref(), clock()).await {
+                        tracing::error!("{e}");
+                        lost.store(true, Ordering::SeqCst);
+                        break;
+                    }
+                }
+            }
+        });
         ScanHooks {
             state,
             store,
@@ -67,7 +100,10 @@ impl ScanHooks {
             etag,
             hold: None,
             window_from,
-            lease: Some(lease),
+            lease,
+            lease_key,
+            lost,
+            renewer: Some(renewer),
             commit_every,
             last_commit: Instant::now(),
             clock,
@@ -76,11 +112,22 @@ impl ScanHooks {
         }
     }
 
+    fn lease_lost(&self) -> Option<ScanStop> {
+        self.lost.load(Ordering::SeqCst).then(|| {
+            ScanStop::Lease(LeaseError::Lost {
+                key: self.lease_key.clone(),
+            })
+        })
+    }
+
     /// Renews the lease, then writes the checkpoint: a run that lost its lease must not
     /// overwrite the state of the run that took over.
     async fn commit(&mut self) -> Result<(), ScanStop> {
         let now = (self.clock)();
-        if let Some(lease) = self.lease.as_mut() {
+        if let Some(lost) = self.lease_lost() {
+            return Err(lost);
+        }
+        if let Some(lease) = self.lease.lock().await.as_mut() {
             lease.renew(self.store.as_ref(), now).await?;
         }
         self.etag = self
@@ -127,7 +174,11 @@ impl ScanHooks {
 
     /// Gives the lease back (also after a failed run: the state written so far stays valid).
     pub async fn release(&mut self) {
-        if let Some(lease) = self.lease.take() {
+        if let Some(r) = self.renewer.take() {
+            r.abort();
+        }
+        let lease = self.lease.lock().await.take();
+        if let Some(lease) = lease {
             lease.release(self.store.as_ref()).await;
         }
     }
@@ -154,6 +205,10 @@ impl Hooks for ScanHooks {
     }
 
     async fn done(&mut self, outcome: &FileOutcome) -> bool {
+        if let Some(lost) = self.lease_lost() {
+            self.stopped = Some(lost);
+            return false;
+        }
         // A failed download is tried again by the next run; a file whose content is damaged
         // is done (reported now, not again every run).
         if outcome.retry {
@@ -212,6 +267,14 @@ pub fn parse_shard(s: &str) -> Result<Shard, String> {
         ));
     }
     Ok(Shard { index, count })
+}
+
+impl Drop for ScanHooks {
+    fn drop(&mut self) {
+        if let Some(r) = self.renewer.take() {
+            r.abort();
+        }
+    }
 }
 
 #[cfg(test)]

@@ -624,3 +624,32 @@ fn raising_the_lateness_or_replaying_an_old_time_sends_nothing_twice() {
     assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
     assert_eq!(alarm_lines(&t.path("alerts.jsonl")).len(), sent);
 }
+
+#[test]
+fn a_short_lease_is_kept_alive_through_a_long_run() {
+    let t = Tree::new(&GenSpec {
+        files_per_service_per_day: 30,
+        traces_per_file: 40,
+        ..spec()
+    });
+    // The lease is renewed in the background every 100 ms and at every commit; a run that
+    // lets it lapse, or whose renewals and commits disagree on its version, stops with 3.
+    let out = scan(
+        &t,
+        "2026-10-02T00:00:00Z",
+        &[
+            "--lease-ttl",
+            "300ms",
+            "--commit-interval",
+            "100ms",
+            "--concurrency",
+            "1",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        alarm_lines(&t.path("alerts.jsonl")).len(),
+        t.manifest.expected_alarms.len()
+    );
+    assert!(!t.path("state/checkpoint.json.lease").exists(), "released");
+}
