@@ -177,39 +177,20 @@ struct SpecArgs {
     #[arg(long, value_name = "PEM")]
     signing_key: Option<PathBuf>,
 
-    /// Integrity defects to inject (needs digests), comma-separated, or `all`: see
-    /// `ctsgen --help` and the manifest's expected_integrity and expected_gaps.
-    #[arg(long, value_name = "LIST", value_delimiter = ',')]
-    defects: Option<Vec<DefectArg>>,
+    /// Integrity defects to inject (needs digests), comma-separated, or `all`: tampered-trace,
+    /// deleted-trace, extra-unlisted-trace, deleted-digest, two-deleted-digests,
+    /// forged-signature, moved-digest, corrupt-digest-gzip (see the manifest's
+    /// expected_integrity and expected_gaps).
+    #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = parse_defects)]
+    defects: Option<Vec<Vec<Defect>>>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum DefectArg {
-    All,
-    TamperedTrace,
-    DeletedTrace,
-    ExtraUnlistedTrace,
-    DeletedDigest,
-    TwoDeletedDigests,
-    ForgedSignature,
-    MovedDigest,
-    CorruptDigestGzip,
-}
-
-impl DefectArg {
-    fn defects(self) -> Vec<Defect> {
-        match self {
-            DefectArg::All => Defect::ALL.to_vec(),
-            DefectArg::TamperedTrace => vec![Defect::TamperedTrace],
-            DefectArg::DeletedTrace => vec![Defect::DeletedTrace],
-            DefectArg::ExtraUnlistedTrace => vec![Defect::ExtraUnlistedTrace],
-            DefectArg::DeletedDigest => vec![Defect::DeletedDigest],
-            DefectArg::TwoDeletedDigests => vec![Defect::TwoDeletedDigests],
-            DefectArg::ForgedSignature => vec![Defect::ForgedSignature],
-            DefectArg::MovedDigest => vec![Defect::MovedDigest],
-            DefectArg::CorruptDigestGzip => vec![Defect::CorruptDigestGzip],
-        }
+/// One item of `--defects`: a defect's name (the generator's own `ValueEnum` names), or `all`.
+fn parse_defects(item: &str) -> Result<Vec<Defect>, String> {
+    if item.trim() == "all" {
+        return Ok(Defect::ALL.to_vec());
     }
+    Defect::from_str(item.trim(), true).map(|d| vec![d])
 }
 
 /// `some/prefix` → `some/prefix/`; empty stays empty.
@@ -263,7 +244,7 @@ impl SpecArgs {
             );
         }
         if let Some(list) = &self.defects {
-            let mut defects: Vec<Defect> = list.iter().flat_map(|d| d.defects()).collect();
+            let mut defects: Vec<Defect> = list.iter().flatten().copied().collect();
             defects.sort();
             defects.dedup();
             if !defects.is_empty() && !spec.digests {
