@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use crate::cts::layout::CtsFile;
 use crate::cts::trace::Trace;
-use crate::detect::{Finding, Reason, RULE_UNLISTED_IP};
+use crate::detect::{Finding, Reason, RULE_INTEGRITY, RULE_UNLISTED_IP};
 
 /// One alarm. Field names are a stable interface: downstream tools filter on them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -33,6 +33,9 @@ pub struct Alert {
     pub object: String,
     /// Position of the trace in its file (0-based), for ordering and reference.
     pub index: usize,
+    /// What an integrity check found (integrity alarms only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
     pub message: String,
 }
 
@@ -71,10 +74,48 @@ impl Alert {
             service: owned(&trace.service_type).or_else(|| file.service.clone()),
             object: key.to_owned(),
             index,
+            detail: None,
             message: String::new(),
         };
         alert.message = template.render(&alert);
         alert
+    }
+
+    /// An integrity alarm about the object `key` (a trace or digest file). `action` is the
+    /// reason, so that alarms group by what went wrong; `time` is the time in the file's
+    /// name. The message is fixed: the login templates do not fit it.
+    pub fn integrity(
+        key: &str,
+        file: Option<&CtsFile>,
+        reason: Reason,
+        detail: String,
+        time: Option<DateTime<Utc>>,
+    ) -> Self {
+        let message = format!(
+            "integrity: {key}: {} ({detail})",
+            reason.as_str().replace('_', " ")
+        );
+        Alert {
+            rule: RULE_INTEGRITY,
+            reason,
+            action: reason.as_str().to_owned(),
+            source_ip: None,
+            user: None,
+            user_id: None,
+            domain: None,
+            domain_id: None,
+            trace_id: None,
+            time: time.map(rfc3339),
+            time_raw: None,
+            trace_rating: None,
+            region: file.map(|f| f.region.clone()).unwrap_or_default(),
+            tracker: file.map(|f| f.tracker.clone()).unwrap_or_default(),
+            service: file.and_then(|f| f.service.clone()),
+            object: key.to_owned(),
+            index: 0,
+            detail: Some(detail),
+            message,
+        }
     }
 }
 
@@ -84,6 +125,11 @@ impl Alert {
     pub fn id(&self) -> String {
         match &self.trace_id {
             Some(t) if !t.is_empty() => format!("{}:{t}", self.rule),
+            // One alarm per object and finding: a file mismatching now and missing later
+            // is two alarms.
+            _ if self.rule == RULE_INTEGRITY => {
+                format!("{}:{}:{}", self.rule, self.reason.as_str(), self.object)
+            }
             _ => format!("{}:{}#{}", self.rule, self.object, self.index),
         }
     }
@@ -232,16 +278,18 @@ fn field(a: &Alert, name: &str) -> String {
         "tracker" => a.tracker.clone(),
         "service" => opt(&a.service),
         "object" => a.object.clone(),
-        "reason" => serde_json::to_value(a.reason)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default(),
+        "reason" => a.reason.as_str().to_owned(),
         "rule" => a.rule.to_owned(),
         "trace_rating" => opt(&a.trace_rating),
         "why" => match a.reason {
             Reason::UnlistedIp => format!("from unlisted IP {}", opt(&a.source_ip)),
             Reason::MissingIp => "with no source IP".to_owned(),
             Reason::InvalidIp => format!("from unreadable source IP {:?}", opt(&a.source_ip)),
+            other => format!(
+                "failed the integrity check ({}): {}",
+                other.as_str(),
+                opt(&a.detail)
+            ),
         },
         _ => String::new(),
     }
@@ -270,6 +318,7 @@ mod tests {
             service: Some("IAM".into()),
             object: "k".into(),
             index: 0,
+            detail: None,
             message: String::new(),
         }
     }

@@ -9,10 +9,13 @@ use bytes::Bytes;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::integrity::Ledger;
 use crate::store::{ObjectStore, PutMode, StoreError};
 
 /// The checkpoint format this build writes; it reads this and older ones.
-pub const FORMAT_VERSION: u32 = 1;
+/// Version 2 added `integrity` (files awaiting their digest); version 1 files are read as
+/// having none.
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Which part of the files a scan owns when several share the work.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,6 +63,10 @@ pub struct State {
     pub processed: BTreeMap<String, DateTime<Utc>>,
     /// Alarm ids (`rule:trace_id`) delivered to every sink, with the time of their file.
     pub delivered: BTreeMap<String, DateTime<Utc>>,
+    /// Integrity checks in progress: files processed before their digest was read, files a
+    /// digest listed before they were processed, chains that write digests.
+    #[serde(default)]
+    pub integrity: Ledger,
     pub updated_at: DateTime<Utc>,
 }
 
@@ -103,6 +110,7 @@ impl State {
             horizon: None,
             processed: BTreeMap::new(),
             delivered: BTreeMap::new(),
+            integrity: Ledger::default(),
             updated_at: now,
         }
     }
@@ -113,6 +121,7 @@ impl State {
         let horizon = self.horizon.map_or(horizon, |h| h.max(horizon));
         self.processed.retain(|_, t| *t >= horizon);
         self.delivered.retain(|_, t| *t >= horizon);
+        self.integrity.prune(horizon);
         self.horizon = Some(horizon);
     }
 
@@ -178,6 +187,8 @@ impl State {
         etag: Option<&str>,
     ) -> Result<Option<String>, CheckpointError> {
         self.updated_at = now;
+        // A state read from an older format is written in this one.
+        self.version = FORMAT_VERSION;
         let json = serde_json::to_vec(self).map_err(|e| CheckpointError::Unreadable {
             key: key.to_owned(),
             reason: e.to_string(),

@@ -88,6 +88,17 @@ pub struct GlobalArgs {
     )]
     pub message_template: Option<String>,
 
+    /// Integrity checks in scan and backfill: `off`, `report` (process at once, check each
+    /// file's MD5 when its signed digest is available, alarm on mismatching, deleted or
+    /// unlisted files) or `enforce` (process a file only once its digest matched) [default: report].
+    #[arg(long, global = true, env = "CTSGUARD_INTEGRITY", value_name = "MODE")]
+    pub integrity: Option<String>,
+
+    /// Public key that signed the digests: PEM (PUBLIC KEY or RSA PUBLIC KEY) or base64 DER
+    /// [default: the key published in the CTS manual].
+    #[arg(long, global = true, env = "CTSGUARD_PUBLIC_KEY", value_name = "FILE")]
+    pub public_key: Option<PathBuf>,
+
     /// Downloads in flight at once; bounds memory [default: 16].
     #[arg(long, global = true, env = "CTSGUARD_CONCURRENCY", value_name = "N")]
     pub concurrency: Option<usize>,
@@ -199,10 +210,6 @@ pub struct VerifyArgs {
     /// window's first day (YYYY-MM-DD), so daily reports do not overwrite each other.
     #[arg(long, value_name = "FILE|URL")]
     pub output: Option<String>,
-    /// Public key that signed the digests: PEM (PUBLIC KEY or RSA PUBLIC KEY) or base64 DER
-    /// [default: the key published in the CTS manual].
-    #[arg(long, env = "CTSGUARD_PUBLIC_KEY", value_name = "FILE")]
-    pub public_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -11,14 +11,13 @@ use crate::alert::rfc3339;
 use crate::checkpoint::{self, CheckpointError, State};
 use crate::cli::VerifyArgs;
 use crate::config::{parse_time, ConfigError, ScanSettings, Settings, Source};
-use crate::cts::digest::PublicKey;
 use crate::cts::layout::{self, Classified, FileKind};
-use crate::discover::Candidate;
 use crate::discover::{self, Scope, Window};
+use crate::integrity::{DigestCheck, Mode as IntegrityMode};
 use crate::lease::{Lease, LeaseError};
 use crate::metrics::RunMetrics;
 use crate::notify::JsonLines;
-use crate::pipeline::{self, Job, NoHooks, Processor, Summary};
+use crate::pipeline::{self, IntegrityJob, Job, NoHooks, Processor, Summary};
 use crate::progress::Progress;
 use crate::scan::{self, ScanHooks, ScanStop};
 use crate::store::{ListRequest, LocalStore, ObjectStore, PutMode, S3Options, S3Store};
@@ -167,10 +166,23 @@ pub async fn backfill(s: Settings, from: &str, to: Option<&str>) -> Outcome {
         window,
         proc,
         concurrency: s.concurrency,
-        select: Arc::new(|_: &Candidate| true),
+        done_before: Arc::new(|_: &str| false),
+        owns: Arc::new(|_: &str| true),
+        integrity: integrity_job(&s),
+        now: Utc::now(),
         progress: Progress::new(s.progress, "backfill"),
     };
-    let run = pipeline::run(job, &mut sink, &mut summary, &mut NoHooks).await;
+    let run = pipeline::run(job, &mut sink, &mut summary, &mut NoHooks::default()).await;
+    if summary.files_awaiting_digest > 0 {
+        // A one-shot run has no later run to finish them.
+        summary.fail(
+            "(window)",
+            &format!(
+                "{} trace files not processed: their digests have not arrived yet (--integrity enforce)",
+                summary.files_awaiting_digest
+            ),
+        );
+    }
     summary.duration_seconds = started.elapsed().as_secs_f64();
     if let Err(e) = run {
         summary.errors += 1;
@@ -508,9 +520,10 @@ pub async fn scan(s: Settings, sc: ScanSettings) -> Outcome {
             max_file_size: s.max_decompressed_size,
         }),
         concurrency: s.concurrency,
-        select: Arc::new(move |c: &Candidate| {
-            !processed.contains(&c.key) && shard.is_none_or(|sh| sh.owns(&c.key))
-        }),
+        done_before: Arc::new(move |k: &str| processed.contains(k)),
+        owns: Arc::new(move |k: &str| shard.is_none_or(|sh| sh.owns(k))),
+        integrity: integrity_job(&s),
+        now: sc.now,
         progress: Progress::new(s.progress, "scan"),
     };
     let mut summary = Summary {
@@ -556,21 +569,36 @@ fn stop_outcome(e: ScanStop) -> Outcome {
     }
 }
 
+/// The integrity checks of scan and backfill; `None` when off.
+fn integrity_job(s: &Settings) -> Option<Arc<IntegrityJob>> {
+    (s.integrity != IntegrityMode::Off).then(|| {
+        Arc::new(IntegrityJob {
+            mode: s.integrity,
+            check: digest_check(s),
+        })
+    })
+}
+
+/// How digests are judged: the configured key, the bucket they must name, and for a
+/// directory copy, keys matched from `CloudTraces/` on.
+fn digest_check(s: &Settings) -> DigestCheck {
+    let (bucket, keys_from_root) = match &s.source {
+        Source::S3 { bucket, .. } => (Some(bucket.clone()), false),
+        Source::Local { .. } => (None, true),
+    };
+    DigestCheck {
+        key: s.public_key.clone(),
+        bucket,
+        keys_from_root,
+        max_digest_size: s.max_decompressed_size,
+    }
+}
+
 /// `verify --from --to`: the integrity report of a window.
 pub async fn verify(s: Settings, a: &VerifyArgs) -> Outcome {
     let window = match parse_window(&a.from, a.to.as_deref()) {
         Ok(w) => w,
         Err(o) => return o,
-    };
-    let key = match &a.public_key {
-        None => PublicKey::cts_default(),
-        Some(path) => match std::fs::read_to_string(path)
-            .map_err(|e| e.to_string())
-            .and_then(|text| PublicKey::parse(&text).map_err(|e| e.to_string()))
-        {
-            Ok(k) => k,
-            Err(e) => return Outcome::Unusable(format!("--public-key {}: {e}", path.display())),
-        },
     };
     // Open the output before the work: a wrong path must not cost a whole run.
     let dest = match &a.output {
@@ -600,17 +628,10 @@ pub async fn verify(s: Settings, a: &VerifyArgs) -> Outcome {
         crate::alert::rfc3339(window.to),
         regions.join(", ")
     );
-    let (bucket, keys_from_root) = match &s.source {
-        Source::S3 { bucket, .. } => (Some(bucket.clone()), false),
-        Source::Local { .. } => (None, true),
-    };
     let opts = verify::Options {
         window,
-        key,
-        bucket,
-        keys_from_root,
+        check: digest_check(&s),
         concurrency: s.concurrency,
-        max_digest_size: s.max_decompressed_size,
         now: Utc::now(),
     };
     let progress = Progress::new(s.progress, "verify");

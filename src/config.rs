@@ -11,8 +11,10 @@ use serde::Deserialize;
 use crate::alert::Template;
 use crate::allowlist::{split_list, AllowList};
 use crate::cli::GlobalArgs;
+use crate::cts::digest::PublicKey;
 use crate::cts::layout;
 use crate::detect::Rule;
+use crate::integrity::Mode as IntegrityMode;
 use crate::notify::AlertDest;
 use crate::store::S3Options;
 
@@ -75,6 +77,8 @@ struct FileConfig {
     actions: Option<StrList>,
     alerts: Option<String>,
     message_template: Option<String>,
+    integrity: Option<String>,
+    public_key: Option<PathBuf>,
     concurrency: Option<usize>,
     max_decompressed_size: Option<SizeValue>,
     summary_json: Option<PathBuf>,
@@ -180,6 +184,10 @@ pub struct Settings {
     pub actions: Vec<String>,
     pub alerts: AlertDest,
     pub template: Template,
+    /// Integrity checks inside scan and backfill.
+    pub integrity: IntegrityMode,
+    /// The key digests are signed with.
+    pub public_key: PublicKey,
     pub concurrency: usize,
     pub max_decompressed_size: u64,
     pub summary_json: Option<PathBuf>,
@@ -380,6 +388,32 @@ impl Settings {
                 .map_err(|e| invalid("message_template", e.to_string()))?,
         };
 
+        let integrity = match pick(
+            m,
+            "integrity",
+            g.integrity.clone(),
+            file.integrity,
+            "integrity",
+            fp,
+        ) {
+            Some(v) => v.value.parse().map_err(|r: String| invalid(&v.origin, r))?,
+            None => IntegrityMode::default(),
+        };
+        let public_key = match pick(
+            m,
+            "public_key",
+            g.public_key.clone(),
+            file.public_key,
+            "public_key",
+            fp,
+        ) {
+            Some(v) => std::fs::read_to_string(&v.value)
+                .map_err(|e| e.to_string())
+                .and_then(|text| PublicKey::parse(&text).map_err(|e| e.to_string()))
+                .map_err(|r| invalid(&v.origin, format!("{}: {r}", v.value.display())))?,
+            None => PublicKey::cts_default(),
+        };
+
         let concurrency = match pick(
             m,
             "concurrency",
@@ -458,6 +492,8 @@ impl Settings {
             actions,
             alerts,
             template,
+            integrity,
+            public_key,
             concurrency,
             max_decompressed_size,
             summary_json,

@@ -19,6 +19,52 @@ pub enum Reason {
     MissingIp,
     /// The source IP cannot be read as an address.
     InvalidIp,
+    // Integrity alarms (`--integrity`), named as `verify` names them.
+    /// A digest lists the file with another MD5: the file was changed after delivery.
+    HashMismatch,
+    /// A digest lists the file, the bucket does not have it: it was deleted.
+    NotFound,
+    /// No digest of the file's tracker lists it: it was added after delivery.
+    NotInDigest,
+    /// A digest's signature does not verify (forged or damaged digest).
+    SignatureInvalid,
+    /// A digest names another location than where it was read.
+    Moved,
+    /// A digest cannot be read.
+    InvalidFormat,
+}
+
+/// Name of the integrity rule in alerts (`--integrity report|enforce`).
+pub const RULE_INTEGRITY: &str = "trace-integrity";
+
+impl Reason {
+    /// The integrity reason for a `verify` status (`None` for `valid`).
+    pub fn of_integrity(status: crate::cts::digest::Integrity) -> Option<Self> {
+        use crate::cts::digest::Integrity as I;
+        Some(match status {
+            I::Valid => return None,
+            I::HashMismatch => Reason::HashMismatch,
+            I::NotFound => Reason::NotFound,
+            I::NotInDigest => Reason::NotInDigest,
+            I::SignatureInvalid => Reason::SignatureInvalid,
+            I::Moved => Reason::Moved,
+            I::InvalidFormat => Reason::InvalidFormat,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::UnlistedIp => "unlisted_ip",
+            Reason::MissingIp => "missing_ip",
+            Reason::InvalidIp => "invalid_ip",
+            Reason::HashMismatch => "hash_mismatch",
+            Reason::NotFound => "not_found",
+            Reason::NotInDigest => "not_in_digest",
+            Reason::SignatureInvalid => "signature_invalid",
+            Reason::Moved => "moved",
+            Reason::InvalidFormat => "invalid_format",
+        }
+    }
 }
 
 /// A match of the rule on one trace.

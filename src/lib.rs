@@ -9,6 +9,7 @@ pub mod cts;
 pub mod detect;
 pub mod discover;
 pub mod gen;
+pub mod integrity;
 pub mod lease;
 pub mod metrics;
 pub mod notify;

@@ -1,23 +1,29 @@
 //! The processing pipeline: fetch (async, bounded) → check & decode & detect (rayon) → emit,
 //! in key order whatever the parallelism.
 
+use std::collections::{HashMap, HashSet};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use futures::future::{self, Either, FutureExt};
-use futures::stream::StreamExt;
+use futures::stream::{self, StreamExt};
 use md5::{Digest, Md5};
 use serde::Serialize;
 
 use crate::alert::{rfc3339, Alert, Template};
+use crate::cts::digest::{md5_matches, Integrity};
+use crate::cts::layout::CtsFile;
 use crate::cts::trace::{inflate, parse_traces};
-use crate::detect::Rule;
+use crate::detect::{Reason, Rule, RULE_INTEGRITY};
 use crate::discover::{self, Candidate, Listed, Scope, Window};
+use crate::integrity::{
+    digest_due, CheckedDigest, DigestCheck, Expected, Finding, Ledger, Mode, DIGEST_DELAY,
+};
 use crate::notify::JsonLines;
 use crate::progress::Progress;
-use crate::store::ObjectStore;
+use crate::store::{ObjectStore, StoreError};
 
 /// Problems reported per file before the rest are only counted: a damaged file of a million
 /// lines must not make a million-line report.
@@ -38,6 +44,8 @@ pub struct FileOutcome {
     pub key: String,
     /// The upload time in the file's name.
     pub time: DateTime<Utc>,
+    /// Where the file sits in the layout (its digest chain).
+    pub file: CtsFile,
     pub compressed_bytes: u64,
     pub decompressed_bytes: u64,
     /// MD5 of the bytes as stored (what CTS digests list), when the file was downloaded.
@@ -49,6 +57,46 @@ pub struct FileOutcome {
     pub problems: Vec<String>,
     /// The problem may pass (the download failed): try the file again in a later run.
     pub retry: bool,
+    /// Not processed yet: `--integrity enforce` waits for the file's digest (a later run
+    /// processes it); implies `retry`.
+    pub waiting: bool,
+}
+
+impl FileOutcome {
+    /// A file that was not processed, for `reason` (or waiting when `problem` is `None`).
+    fn unprocessed(cand: &Candidate, problem: Option<String>) -> Self {
+        FileOutcome {
+            key: cand.key.clone(),
+            time: cand.file.time,
+            file: cand.file.clone(),
+            compressed_bytes: 0,
+            decompressed_bytes: 0,
+            md5: None,
+            traces: 0,
+            alerts: Vec::new(),
+            waiting: problem.is_none(),
+            problems: problem.into_iter().collect(),
+            retry: true,
+        }
+    }
+
+    /// A file judged by its integrity alone and not processed (`enforce`).
+    fn rejected(cand: &Candidate, md5: Option<[u8; 16]>, finding: Finding, bytes: u64) -> Self {
+        FileOutcome {
+            alerts: vec![finding_alert(finding, cand.file.time)],
+            md5,
+            compressed_bytes: bytes,
+            waiting: false,
+            retry: false,
+            ..FileOutcome::unprocessed(cand, None)
+        }
+    }
+}
+
+/// The alarm of an integrity finding.
+pub fn finding_alert(f: Finding, time: DateTime<Utc>) -> Alert {
+    let reason = Reason::of_integrity(f.status).unwrap_or(Reason::HashMismatch);
+    Alert::integrity(&f.key, f.file.as_ref(), reason, f.detail, Some(time))
 }
 
 impl Processor {
@@ -79,6 +127,7 @@ impl Processor {
         FileOutcome {
             key: cand.key.clone(),
             time: cand.file.time,
+            file: cand.file.clone(),
             compressed_bytes: raw.len() as u64,
             decompressed_bytes: inflated.json.len() as u64,
             md5: Some(md5),
@@ -86,6 +135,7 @@ impl Processor {
             alerts,
             problems,
             retry: false,
+            waiting: false,
         }
     }
 }
@@ -121,6 +171,12 @@ pub struct Summary {
     pub digest_files: u64,
     /// Trace or digest files failing an integrity check.
     pub integrity_failures: u64,
+    /// Trace files processed whose digest has not arrived yet (checked by a later scan).
+    pub files_unverified: u64,
+    /// Trace files of trackers that write no digests: they cannot be checked.
+    pub files_unverifiable: u64,
+    /// Trace files not processed because their digest has not arrived yet (`enforce`).
+    pub files_awaiting_digest: u64,
     pub unrelated_objects: u64,
     /// Objects that could not be listed, read or processed, and listings that failed.
     pub errors: u64,
@@ -144,6 +200,9 @@ impl Summary {
 enum Step {
     File(FileOutcome),
     Skipped,
+    Digest(Result<Box<CheckedDigest>, (String, StoreError)>),
+    /// A trace file listed only for the digests around the window.
+    Outside,
     Note(Listed),
 }
 
@@ -157,9 +216,22 @@ pub struct Job {
     pub proc: Arc<Processor>,
     /// Downloads in flight; with the few day listings read ahead, this bounds memory.
     pub concurrency: usize,
-    /// Which listed trace files to process (`scan` skips files done before and other shards').
-    pub select: Arc<dyn Fn(&Candidate) -> bool + Send + Sync>,
+    /// Files (trace or digest) an earlier run finished: not read again.
+    pub done_before: Arc<dyn Fn(&str) -> bool + Send + Sync>,
+    /// Whether a trace file is this run's (`scan --shard`); digests are read by every shard.
+    pub owns: Arc<dyn Fn(&str) -> bool + Send + Sync>,
+    /// Integrity checks against the digests; `None` for `--integrity off`.
+    pub integrity: Option<Arc<IntegrityJob>>,
+    /// The run's time, for telling a digest not yet written from a missing one.
+    pub now: DateTime<Utc>,
     pub progress: Progress,
+}
+
+/// How a run checks integrity.
+#[derive(Debug, Clone)]
+pub struct IntegrityJob {
+    pub mode: Mode,
+    pub check: DigestCheck,
 }
 
 /// What a driver does around each file.
@@ -171,39 +243,154 @@ pub trait Hooks: Send {
     }
     /// A day folder could not be listed: its files are unknown.
     fn listing_failed(&mut self, _prefix: &str) {}
+    /// Alerts reached the sink; `time` is their file's (what their record is pruned by).
+    fn emitted(&mut self, _alerts: &[Alert], _time: DateTime<Utc>) {}
     /// Called once a file's alerts reached the sink; `false` stops the run.
     async fn done(&mut self, _outcome: &FileOutcome) -> bool {
         true
     }
+    /// A digest was read and applied: not to be read again.
+    fn digest_done(&mut self, _key: &str, _time: DateTime<Utc>) {}
+    /// What the run knows about files processed before their digests were read.
+    fn ledger(&mut self) -> &mut Ledger;
 }
 
-/// The hooks of `backfill`: none.
-pub struct NoHooks;
+/// The hooks of `backfill`: nothing is kept after the run.
+#[derive(Default)]
+pub struct NoHooks {
+    ledger: Ledger,
+}
 
-impl Hooks for NoHooks {}
+impl Hooks for NoHooks {
+    fn ledger(&mut self) -> &mut Ledger {
+        &mut self.ledger
+    }
+}
 
 /// Lists the window's day folders and runs every selected trace file through the processor,
-/// writing alerts to `sink` in key order. Returns `false` when the hooks stopped the run.
+/// writing alerts to `sink` in key order. With integrity checks, the digests of the window
+/// are read too and the findings become alerts at the end (`report`), or the digests are read
+/// first and gate which files are processed (`enforce`). Returns `false` when the hooks
+/// stopped the run.
 pub async fn run(
     job: Job,
     sink: &mut JsonLines,
     summary: &mut Summary,
     hooks: &mut dyn Hooks,
 ) -> std::io::Result<bool> {
+    // Digests are written after the files they list: the digests of the window's last hours
+    // are named after its end.
+    let listing = match &job.integrity {
+        Some(_) => Window {
+            from: job.window.from,
+            to: job.window.to + DIGEST_DELAY,
+        },
+        None => job.window,
+    };
+    // The day folders of the window itself: they are listed with a day's margin on each
+    // side already, which holds those digests.
     let prefixes = discover::day_prefixes(&job.scope, &job.regions, job.window);
     summary.window_from = rfc3339(job.window.from);
     summary.window_to = rfc3339(job.window.to);
     summary.regions = job.regions.clone();
     summary.listed_prefixes = prefixes.len();
 
-    let listed = discover::files(job.store.clone(), &job.scope, job.window, prefixes);
-    let (store, proc, select) = (job.store.clone(), job.proc.clone(), job.select.clone());
+    let listed = discover::files(job.store.clone(), &job.scope, listing, prefixes).boxed();
+    let enforce = job
+        .integrity
+        .as_ref()
+        .filter(|i| i.mode == Mode::Enforce)
+        .cloned();
+    let mut run = Run {
+        digests: Vec::new(),
+        listed_traces: HashSet::new(),
+        pending: Vec::new(),
+        incomplete: false,
+    };
+    let listed = match &enforce {
+        Some(ij) => {
+            // Every digest first: a file is processed only once its digest matched.
+            let items: Vec<Listed> = listed.collect().await;
+            let (digests, rest): (Vec<Listed>, Vec<Listed>) = items
+                .into_iter()
+                .partition(|l| matches!(l, Listed::Digest(_)));
+            let fetched: Vec<Step> = stream::iter(digests)
+                .map(|l| fetch_digest_step(&job, ij, l))
+                .buffered(job.concurrency.max(1))
+                .collect()
+                .await;
+            for step in fetched {
+                run.step_digest(step, summary);
+            }
+            run.note_traces(&job, &rest);
+            run.apply_digests(&job, &ij.check, summary, hooks).await;
+            stream::iter(rest).boxed()
+        }
+        None => listed,
+    };
+    let (store, proc) = (job.store.clone(), job.proc.clone());
+    let (done_before, owns, window) = (job.done_before.clone(), job.owns.clone(), job.window);
+    let integrity = job.integrity.clone();
+    // Under `enforce`, what the digests read above expect of each file.
+    let expected: Arc<HashMap<String, Expected>> = Arc::new(match &enforce {
+        Some(_) => hooks.ledger().expected.clone().into_iter().collect(),
+        None => HashMap::new(),
+    });
+    let now = job.now;
+    // A digest that could not be read may be the one listing a file: nothing is declared
+    // unlisted then, the files wait for the next run.
+    let strict = !run.incomplete;
     let mut steps = listed
         .map(move |item| match item {
-            Listed::Trace(cand) if !select(&cand) => Either::Right(future::ready(Step::Skipped)),
-            Listed::Trace(cand) => {
-                Either::Left(fetch_and_process(store.clone(), proc.clone(), cand).map(Step::File))
+            Listed::Trace(cand) if !window.contains(cand.file.time) => {
+                Either::Right(future::ready(Step::Outside))
             }
+            Listed::Trace(cand) if done_before(&cand.key) || !owns(&cand.key) => {
+                Either::Right(future::ready(Step::Skipped))
+            }
+            Listed::Trace(cand) => match integrity.as_deref() {
+                Some(ij) if ij.mode == Mode::Enforce => {
+                    let finding = |detail: &str| Finding {
+                        key: cand.key.clone(),
+                        file: Some(cand.file.clone()),
+                        status: Integrity::NotInDigest,
+                        detail: detail.to_owned(),
+                    };
+                    match expected.get(&cand.key) {
+                        Some(exp) => Either::Left(
+                            fetch_and_process(store.clone(), proc.clone(), cand, Some(exp.clone()))
+                                .map(Step::File)
+                                .boxed(),
+                        ),
+                        None if strict && digest_due(cand.file.time) <= now => {
+                            let f =
+                                finding("no digest lists it, and its digest is due: not processed");
+                            let outcome = FileOutcome::rejected(&cand, None, f, 0);
+                            Either::Right(future::ready(Step::File(outcome)))
+                        }
+                        None => Either::Right(future::ready(Step::File(FileOutcome::unprocessed(
+                            &cand, None,
+                        )))),
+                    }
+                }
+                _ => Either::Left(
+                    fetch_and_process(store.clone(), proc.clone(), cand, None)
+                        .map(Step::File)
+                        .boxed(),
+                ),
+            },
+            Listed::Digest(cand) => match integrity.as_deref() {
+                Some(ij) if !done_before(&cand.key) => {
+                    let (store, check) = (store.clone(), ij.check.clone());
+                    Either::Left(
+                        async move {
+                            Step::Digest(check.fetch(store.as_ref(), cand).await.map(Box::new))
+                        }
+                        .boxed(),
+                    )
+                }
+                _ => Either::Right(future::ready(Step::Note(Listed::Digest(cand)))),
+            },
             other => Either::Right(future::ready(Step::Note(other))),
         })
         .buffered(job.concurrency.max(1));
@@ -212,10 +399,31 @@ pub async fn run(
             .update(summary.files, summary.bytes, summary.alarms, summary.errors);
         match step {
             Step::File(mut outcome) => {
+                run.listed_traces.insert(outcome.key.clone());
+                if outcome.waiting {
+                    summary.files_awaiting_digest += 1;
+                    if !hooks.done(&outcome).await {
+                        return stop(&job, sink);
+                    }
+                    continue;
+                }
                 summary.files += 1;
                 summary.bytes += outcome.compressed_bytes;
                 summary.decompressed_bytes += outcome.decompressed_bytes;
                 summary.traces += outcome.traces;
+                if let (Some(ij), Some(md5)) = (&job.integrity, &outcome.md5) {
+                    if ij.mode == Mode::Report {
+                        let ledger = hooks.ledger();
+                        if let Some(f) = ledger.record(&outcome.key, &outcome.file, md5) {
+                            outcome.alerts.push(finding_alert(f, outcome.time));
+                        }
+                    }
+                }
+                summary.integrity_failures += outcome
+                    .alerts
+                    .iter()
+                    .filter(|a| a.rule == RULE_INTEGRITY)
+                    .count() as u64;
                 summary.alarms_suppressed += hooks.dedupe(&mut outcome.alerts) as u64;
                 summary.alarms += outcome.alerts.len() as u64;
                 tracing::debug!(
@@ -227,52 +435,218 @@ pub async fn run(
                     "processed"
                 );
                 sink.emit(&outcome.alerts)?;
+                hooks.emitted(&outcome.alerts, outcome.time);
                 if !outcome.problems.is_empty() {
                     summary.files_failed += 1;
                     summary.fail(&outcome.key, &outcome.problems.join("; "));
+                    run.incomplete |= outcome.retry;
                 }
                 if !hooks.done(&outcome).await {
-                    job.progress.finish();
-                    sink.finish()?;
-                    return Ok(false);
+                    return stop(&job, sink);
                 }
             }
             Step::Skipped => summary.files_skipped += 1,
+            digest @ Step::Digest(_) => run.step_digest(digest, summary),
             Step::Note(Listed::Digest(_)) => summary.digest_files += 1,
+            Step::Outside => {}
             Step::Note(Listed::Unrelated(key)) => {
                 summary.unrelated_objects += 1;
                 tracing::debug!(key = %key, "ignored: not a CTS trace or digest file");
             }
             Step::Note(Listed::Bad { key, reason }) => summary.fail(&key, &reason),
             Step::Note(Listed::ListingFailed { prefix, reason }) => {
+                run.incomplete = true;
                 hooks.listing_failed(&prefix);
                 summary.fail(&prefix, &format!("listing failed: {reason}"))
             }
             Step::Note(Listed::Trace(_)) => {}
         }
     }
+    if let Some(ij) = &job.integrity {
+        if ij.mode == Mode::Report {
+            run.apply_digests(&job, &ij.check, summary, hooks).await;
+        }
+        run.settle(&job, ij.mode, sink, summary, hooks)?;
+    }
     job.progress.finish();
     sink.finish()?;
     Ok(true)
 }
 
+fn stop(job: &Job, sink: &mut JsonLines) -> std::io::Result<bool> {
+    job.progress.finish();
+    sink.finish()?;
+    Ok(false)
+}
+
+fn fetch_digest_step(job: &Job, ij: &IntegrityJob, l: Listed) -> future::BoxFuture<'static, Step> {
+    let (store, check, done_before) =
+        (job.store.clone(), ij.check.clone(), job.done_before.clone());
+    async move {
+        match l {
+            Listed::Digest(c) if !done_before(&c.key) => {
+                Step::Digest(check.fetch(store.as_ref(), c).await.map(Box::new))
+            }
+            other => Step::Note(other),
+        }
+    }
+    .boxed()
+}
+
+/// What one run gathered for the integrity checks.
+struct Run {
+    /// Digests read (not read by an earlier run).
+    digests: Vec<CheckedDigest>,
+    /// Trace files of the window seen in the listing (processed, failed or waiting).
+    listed_traces: HashSet<String>,
+    /// Findings not yet alerted.
+    pending: Vec<Finding>,
+    /// Something could not be read or listed: a file may lack its digest only because the
+    /// digest could not be read, so no file is declared unlisted in this run.
+    incomplete: bool,
+}
+
+impl Run {
+    fn step_digest(&mut self, step: Step, summary: &mut Summary) {
+        match step {
+            Step::Digest(Ok(d)) => {
+                summary.digest_files += 1;
+                self.digests.push(*d);
+            }
+            Step::Digest(Err((key, e))) => {
+                summary.digest_files += 1;
+                self.incomplete = true;
+                let text = e.to_string();
+                let reason = text.strip_prefix(&format!("{key}: ")).unwrap_or(&text);
+                summary.fail(&key, &format!("digest download failed: {reason}"));
+            }
+            Step::Note(Listed::Digest(_)) => summary.digest_files += 1,
+            _ => {}
+        }
+    }
+
+    fn note_traces(&mut self, job: &Job, items: &[Listed]) {
+        for l in items {
+            if let Listed::Trace(c) = l {
+                if job.window.contains(c.file.time) {
+                    self.listed_traces.insert(c.key.clone());
+                }
+            }
+        }
+    }
+
+    /// Applies the digests read to the ledger; a listed file that this run did not list and
+    /// no earlier run processed is looked up: absent, it was deleted (`not_found`).
+    async fn apply_digests(
+        &mut self,
+        job: &Job,
+        check: &DigestCheck,
+        summary: &mut Summary,
+        hooks: &mut dyn Hooks,
+    ) {
+        let mut findings = Vec::new();
+        let mut unseen = Vec::new();
+        for d in &self.digests {
+            let (f, u) =
+                hooks
+                    .ledger()
+                    .apply(d, check, job.owns.as_ref(), job.done_before.as_ref());
+            findings.extend(f);
+            unseen.extend(u.into_iter().filter(|k| !self.listed_traces.contains(k)));
+        }
+        let store = job.store.clone();
+        let mut heads = stream::iter(unseen)
+            .map(|key| {
+                let store = store.clone();
+                async move {
+                    let r = store.head(&key).await;
+                    (key, r)
+                }
+            })
+            .buffer_unordered(job.concurrency.max(1));
+        while let Some((key, r)) = heads.next().await {
+            match r {
+                // Present but outside this run's listing: checked when it is processed.
+                Ok(_) => {}
+                Err(StoreError::NotFound { .. }) => {
+                    let digest = hooks
+                        .ledger()
+                        .expected
+                        .remove(&key)
+                        .map(|e| e.digest)
+                        .unwrap_or_default();
+                    findings.push(Finding {
+                        key,
+                        file: None,
+                        status: Integrity::NotFound,
+                        detail: format!("listed by {digest}, absent from the store"),
+                    });
+                }
+                Err(e) => {
+                    self.incomplete = true;
+                    summary.fail(&key, &format!("integrity check failed: {e}"));
+                }
+            }
+        }
+        self.pending.extend(findings);
+    }
+
+    /// Turns the findings into alerts, then marks the digests done.
+    fn settle(
+        &mut self,
+        job: &Job,
+        mode: Mode,
+        sink: &mut JsonLines,
+        summary: &mut Summary,
+        hooks: &mut dyn Hooks,
+    ) -> std::io::Result<()> {
+        if self.incomplete {
+            tracing::warn!(
+                "integrity: some files or digests could not be read; no file is declared unlisted by this run"
+            );
+        } else {
+            let (due, unverifiable) = hooks.ledger().overdue(job.now, mode == Mode::Enforce);
+            self.pending.extend(due);
+            if !unverifiable.is_empty() {
+                summary.files_unverifiable += unverifiable.len() as u64;
+                tracing::warn!(
+                    "integrity: {} trace files cannot be checked: their trackers write no digests (turn on Verify Trace File, or set --integrity off); first: {}",
+                    unverifiable.len(),
+                    unverifiable[0]
+                );
+            }
+        }
+        summary.files_unverified = hooks.ledger().unverified.len() as u64;
+        let mut alerts: Vec<Alert> = std::mem::take(&mut self.pending)
+            .into_iter()
+            .map(|f| {
+                let time = f.file.as_ref().map(|c| c.time).unwrap_or(job.now);
+                finding_alert(f, time)
+            })
+            .collect();
+        summary.integrity_failures += alerts.len() as u64;
+        summary.alarms_suppressed += hooks.dedupe(&mut alerts) as u64;
+        summary.alarms += alerts.len() as u64;
+        for a in &alerts {
+            tracing::warn!(key = %a.object, reason = %a.reason.as_str(), "{}", a.message);
+        }
+        sink.emit(&alerts)?;
+        hooks.emitted(&alerts, job.now);
+        for d in &self.digests {
+            hooks.digest_done(&d.key, d.file.time);
+        }
+        Ok(())
+    }
+}
+
+/// Downloads and processes one trace file. With `expect` (`--integrity enforce`), the
+/// file is processed only when its MD5 is the one its digest records.
 async fn fetch_and_process(
     store: Arc<dyn ObjectStore>,
     proc: Arc<Processor>,
     cand: Candidate,
+    expect: Option<Expected>,
 ) -> FileOutcome {
-    let time = cand.file.time;
-    let failed = |key: &str, problem: String| FileOutcome {
-        key: key.to_owned(),
-        time,
-        compressed_bytes: 0,
-        decompressed_bytes: 0,
-        md5: None,
-        traces: 0,
-        alerts: Vec::new(),
-        problems: vec![problem],
-        retry: true,
-    };
     let raw = match store.get(&cand.key, proc.max_file_size).await {
         Ok(o) => o.body,
         Err(e) => {
@@ -281,26 +655,49 @@ async fn fetch_and_process(
             let reason = text
                 .strip_prefix(&format!("{}: ", cand.key))
                 .unwrap_or(&text);
-            return failed(&cand.key, format!("download failed: {reason}"));
+            return FileOutcome::unprocessed(&cand, Some(format!("download failed: {reason}")));
         }
     };
-    let key = cand.key.clone();
+    let failed = FileOutcome::unprocessed(&cand, Some(String::new()));
     let (tx, rx) = tokio::sync::oneshot::channel();
     rayon::spawn(move || {
         // A panic on hostile input must fail this file, not abort the whole run.
-        let outcome = catch_unwind(AssertUnwindSafe(|| proc.process(&cand, &raw)));
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            if let Some(exp) = expect {
+                let md5: [u8; 16] = Md5::digest(&raw).into();
+                if !md5_matches(&exp.md5, &md5) {
+                    let finding = Finding {
+                        key: cand.key.clone(),
+                        file: Some(cand.file.clone()),
+                        status: Integrity::HashMismatch,
+                        detail: format!(
+                            "{} records MD5 {}, the stored bytes have {}: not processed",
+                            exp.digest,
+                            exp.md5,
+                            hex::encode(md5)
+                        ),
+                    };
+                    return FileOutcome::rejected(&cand, Some(md5), finding, raw.len() as u64);
+                }
+            }
+            proc.process(&cand, &raw)
+        }));
         let _ = tx.send(outcome);
     });
-    match rx.await {
-        Ok(Ok(outcome)) => outcome,
+    let problem = match rx.await {
+        Ok(Ok(outcome)) => return outcome,
         Ok(Err(panic)) => {
             let what = panic
                 .downcast_ref::<&str>()
                 .map(|s| (*s).to_owned())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_default();
-            failed(&key, format!("internal error while processing: {what}"))
+            format!("internal error while processing: {what}")
         }
-        Err(_) => failed(&key, "processing was cancelled".into()),
+        Err(_) => "processing was cancelled".into(),
+    };
+    FileOutcome {
+        problems: vec![problem],
+        ..failed
     }
 }

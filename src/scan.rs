@@ -17,6 +17,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::alert::Alert;
 use crate::checkpoint::{CheckpointError, Shard, State};
+use crate::integrity::Ledger;
 use crate::lease::{Lease, LeaseError};
 use crate::pipeline::{FileOutcome, Hooks};
 use crate::store::ObjectStore;
@@ -204,22 +205,33 @@ impl Hooks for ScanHooks {
         }
     }
 
+    fn emitted(&mut self, alerts: &[Alert], time: DateTime<Utc>) {
+        for a in alerts {
+            self.state.delivered.insert(a.id(), time);
+        }
+    }
+
+    fn digest_done(&mut self, key: &str, time: DateTime<Utc>) {
+        self.state.processed.insert(key.to_owned(), time);
+    }
+
+    fn ledger(&mut self) -> &mut Ledger {
+        &mut self.state.integrity
+    }
+
     async fn done(&mut self, outcome: &FileOutcome) -> bool {
         if let Some(lost) = self.lease_lost() {
             self.stopped = Some(lost);
             return false;
         }
-        // A failed download is tried again by the next run; a file whose content is damaged
-        // is done (reported now, not again every run).
+        // A failed download, or a file waiting for its digest, is tried again by the next
+        // run; a file whose content is damaged is done (reported now, not again every run).
         if outcome.retry {
             self.hold_from(outcome.time);
         } else {
             self.state
                 .processed
                 .insert(outcome.key.clone(), outcome.time);
-        }
-        for a in &outcome.alerts {
-            self.state.delivered.insert(a.id(), outcome.time);
         }
         if self.last_commit.elapsed() < self.commit_every {
             return true;

@@ -26,35 +26,26 @@ use serde::Serialize;
 
 use crate::alert::rfc3339;
 use crate::cts::digest::{
-    self, check_signature, classify_trace, same_hex, signature_meta, DigestFile, DigestIndex,
-    Integrity, PublicKey,
+    self, classify_trace, same_hex, signature_meta, DigestFile, DigestIndex, Integrity,
 };
 use crate::cts::layout::{self, Classified, CtsFile, FileKind};
 use crate::discover::{self, Candidate, Listed, Scope, Window};
+use crate::integrity::DigestCheck;
 use crate::pipeline::Failure;
 use crate::store::{Hashed, ObjectStore, StoreError};
 
 /// Listing margin around the window: the digest of the window's last hour is written after
 /// it ends, and the digest before the window is the first link of the chain.
 pub const MARGIN: Duration = Duration::hours(2);
-/// How long after an hour its digest may still be missing without being a gap: CTS writes a
-/// digest about an hour after the hour it covers.
-pub const DIGEST_DELAY: Duration = Duration::hours(2);
+pub use crate::integrity::DIGEST_DELAY;
 
 /// What to verify and how.
 #[derive(Debug, Clone)]
 pub struct Options {
     pub window: Window,
-    pub key: PublicKey,
-    /// The bucket digests must name (`digest_bucket`): the S3 bucket, or `None` for a
-    /// directory, whose name is unknown.
-    pub bucket: Option<String>,
-    /// For a directory copy of a bucket: match the objects digests name from their
-    /// `CloudTraces/` part on, since the copy may have left a path prefix behind.
-    pub keys_from_root: bool,
+    /// How each digest is judged on its own (key, bucket, key mapping, size limit).
+    pub check: DigestCheck,
     pub concurrency: usize,
-    /// Largest digest file, downloaded or decompressed.
-    pub max_digest_size: u64,
     /// "Now", for telling a digest not yet written from a missing one.
     pub now: DateTime<Utc>,
 }
@@ -62,12 +53,7 @@ pub struct Options {
 impl Options {
     /// The store key of an object a digest names.
     pub fn store_key(&self, object: &str) -> String {
-        if self.keys_from_root && !object.starts_with(layout::ROOT) {
-            if let Some(i) = object.find(&format!("/{}", layout::ROOT)) {
-                return object[i + 1..].to_owned();
-            }
-        }
-        object.to_owned()
+        self.check.store_key(object)
     }
 }
 
@@ -269,13 +255,13 @@ async fn hash_trace(store: Arc<dyn ObjectStore>, cand: Candidate) -> Fetched {
 }
 
 async fn fetch_digest(store: Arc<dyn ObjectStore>, cand: Candidate, opts: Arc<Options>) -> Fetched {
-    let got = match store.get(&cand.key, opts.max_digest_size).await {
+    let got = match store.get(&cand.key, opts.check.max_digest_size).await {
         Ok(g) => g,
         Err(e) => return Fetched::Error(failure(&cand.key, &e)),
     };
     let md5_hex = digest::md5_hex(&got.body);
     let meta = signature_meta(&got.metadata);
-    let (parsed, status, detail) = judge_digest(&opts, &cand.key, &got.body, &md5_hex, &meta);
+    let (parsed, status, detail) = opts.check.judge(&cand.key, &got.body, &md5_hex, &meta);
     Fetched::Digest(Box::new(SeenDigest {
         chain: ChainId::of(&cand.file),
         name_time: cand.file.time,
@@ -287,40 +273,6 @@ async fn fetch_digest(store: Arc<dyn ObjectStore>, cand: Candidate, opts: Arc<Op
         status,
         detail,
     }))
-}
-
-/// A digest on its own: readable, signed, where it says it is.
-fn judge_digest(
-    opts: &Options,
-    key: &str,
-    body: &[u8],
-    md5_hex: &str,
-    meta: &digest::SignatureMeta,
-) -> (Option<DigestFile>, Integrity, String) {
-    let d = match digest::parse(body, opts.max_digest_size) {
-        Ok(d) => d,
-        Err(e) => return (None, Integrity::InvalidFormat, e.to_string()),
-    };
-    if let Err(e) = check_signature(&opts.key, &d, md5_hex, meta) {
-        return (Some(d), Integrity::SignatureInvalid, e.to_string());
-    }
-    let object = d.digest_object.as_deref().unwrap_or("");
-    if opts.store_key(object) != key {
-        let detail = format!("digest_object names {object}");
-        return (Some(d), Integrity::Moved, detail);
-    }
-    if let (Some(want), Some(named)) = (&opts.bucket, &d.digest_bucket) {
-        if want != named {
-            let detail = format!("digest_bucket names {named}, read from bucket {want}");
-            return (Some(d), Integrity::Moved, detail);
-        }
-    }
-    let detail = format!(
-        "signature verified; lists {} trace file{}",
-        d.log_files.len(),
-        if d.log_files.len() == 1 { "" } else { "s" }
-    );
-    (Some(d), Integrity::Valid, detail)
 }
 
 /// Verifies the window. Errors that make the run pointless (no source, no regions) are
@@ -773,6 +725,7 @@ fn build_report(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cts::digest::PublicKey;
     use chrono::TimeZone;
 
     fn t(h: u32, m: u32, s: u32) -> DateTime<Utc> {
@@ -806,20 +759,20 @@ mod tests {
                 from: t(0, 0, 0),
                 to: t(1, 0, 0),
             },
-            key: PublicKey::cts_default(),
-            bucket: None,
-            keys_from_root: true,
+            check: DigestCheck {
+                key: PublicKey::cts_default(),
+                bucket: None,
+                keys_from_root: true,
+                max_digest_size: 1 << 20,
+            },
             concurrency: 1,
-            max_digest_size: 1 << 20,
             now: t(1, 0, 0),
         };
         assert_eq!(opts.store_key("org/CloudTraces/a/b"), "CloudTraces/a/b");
         assert_eq!(opts.store_key("CloudTraces/a/b"), "CloudTraces/a/b");
         assert_eq!(opts.store_key("elsewhere/x"), "elsewhere/x");
-        let exact = Options {
-            keys_from_root: false,
-            ..opts
-        };
+        let mut exact = opts;
+        exact.check.keys_from_root = false;
         assert_eq!(
             exact.store_key("org/CloudTraces/a/b"),
             "org/CloudTraces/a/b"

@@ -592,7 +592,20 @@ fn rendered_config_is_accepted_by_ctsguard() {
     for values in ["default-values.yaml", "all-on-values.yaml"] {
         let docs = render(&helm, &["--values", &ci_values(values)]);
         let file = dir.path().join(format!("{values}.toml"));
-        std::fs::write(&file, config_toml(&docs)).unwrap();
+        let mut toml = config_toml(&docs);
+        // The public key is a file of the ConfigMap, mounted next to config.toml: here, the
+        // same PEM written where this test can read it.
+        let cms = kind(&docs, "ConfigMap");
+        if let Some(pem) = cms[0]["data"]["public-key.pem"].as_str() {
+            let key = dir.path().join("public-key.pem");
+            std::fs::write(&key, pem).unwrap();
+            assert!(
+                toml.contains("public_key = \"/etc/ctsguard/public-key.pem\""),
+                "{toml}"
+            );
+            toml = toml.replace("/etc/ctsguard/public-key.pem", key.to_str().unwrap());
+        }
+        std::fs::write(&file, toml).unwrap();
         // The sample bucket instead of the configured one: `check` then reads every key of
         // the file (unknown keys are errors) and reaches a source without credentials.
         let out = Command::new(env!("CARGO_BIN_EXE_ctsguard"))

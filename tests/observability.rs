@@ -69,6 +69,8 @@ fn metrics_are_pushed_to_the_gateway_and_written_for_the_textfile_collector() {
         ])
         .arg("--source")
         .arg(fixtures())
+        .arg("--public-key")
+        .arg(fixtures().join("../TEST-ONLY-digest-public-key.pem"))
         .arg(format!("--metrics-push=http://127.0.0.1:{port}"))
         .arg("--metrics-file")
         .arg(&prom)
@@ -77,8 +79,13 @@ fn metrics_are_pushed_to_the_gateway_and_written_for_the_textfile_collector() {
     assert_eq!(out.status.code(), Some(1), "the fixtures hold bad objects");
     let (line, body) = receiver.join().expect("receiver");
     assert_eq!(line, "POST /metrics/job/ctsguard/command/backfill HTTP/1.1");
+    // 31 login alarms and 2 integrity alarms (fixtures/README.md).
     assert!(
-        body.contains("ctsguard_alarms{command=\"backfill\"} 31\n"),
+        body.contains("ctsguard_alarms{command=\"backfill\"} 33\n"),
+        "{body}"
+    );
+    assert!(
+        body.contains("ctsguard_integrity_failures{command=\"backfill\"} 2\n"),
         "{body}"
     );
     assert!(
@@ -114,6 +121,8 @@ fn a_gateway_that_refuses_the_push_makes_a_clean_run_exit_1() {
         .args(["--regions", "eu-nl"])
         .arg("--source")
         .arg(fixtures())
+        .arg("--public-key")
+        .arg(fixtures().join("../TEST-ONLY-digest-public-key.pem"))
         .arg(format!("--metrics-push=http://127.0.0.1:{port}"))
         .output()
         .expect("run");

@@ -223,7 +223,17 @@ fn state_stays_within_the_lateness_window() {
     let out = scan(&t, "2026-10-04T00:00:00Z", &["--lateness", "6h"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let ck = checkpoint(&t.path("state/checkpoint.json"));
-    assert_eq!(ck["version"].as_u64(), Some(1));
+    assert_eq!(ck["version"].as_u64(), Some(2));
+    // No digests in this tree: only the files whose digest is not due yet wait for one.
+    let unverified = ck["integrity"]["unverified"]
+        .as_object()
+        .expect("unverified");
+    for (key, u) in unverified {
+        assert!(
+            u["time"].as_str().unwrap_or_default() >= "2026-10-03T21:00:00Z",
+            "{key} still waits for a digest"
+        );
+    }
     let processed = ck["processed"].as_object().expect("processed");
     assert!(!processed.is_empty());
     assert!(
@@ -237,6 +247,20 @@ fn state_stays_within_the_lateness_window() {
             "{key} kept"
         );
     }
+
+    // A version 1 checkpoint (no integrity state) is read and written back as version 2.
+    let mut v1 = ck.clone();
+    v1["version"] = 1.into();
+    v1.as_object_mut().expect("object").remove("integrity");
+    std::fs::write(
+        t.path("state/checkpoint.json"),
+        serde_json::to_vec(&v1).expect("json"),
+    )
+    .expect("write");
+    let out = scan(&t, "2026-10-04T01:00:00Z", &["--lateness", "6h"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let ck = checkpoint(&t.path("state/checkpoint.json"));
+    assert_eq!(ck["version"].as_u64(), Some(2));
 }
 
 #[test]

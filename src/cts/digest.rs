@@ -106,7 +106,7 @@ impl std::fmt::Display for Integrity {
 }
 
 /// A digest file (SPEC §4). Text fields that are `""`, `null` or absent read as `None`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DigestFile {
     #[serde(default, deserialize_with = "text")]
     pub project_id: Option<String>,

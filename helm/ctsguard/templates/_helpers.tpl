@@ -100,6 +100,10 @@ allow = {{ toJson (default (list) $c.allow) }}
 actions = {{ toJson . }}
 {{- end }}
 message_template = {{ toJson $c.messageTemplate }}
+integrity = {{ toJson $c.integrity }}
+{{- if $c.publicKey }}
+public_key = "/etc/ctsguard/public-key.pem"
+{{- end }}
 concurrency = {{ int $c.concurrency }}
 max_decompressed_size = {{ toJson (toString $c.maxDecompressedSize) }}
 {{- with $c.extraToml }}
