@@ -157,7 +157,7 @@ impl ScanHooks {
             if hold + lateness < until {
                 until = hold + lateness;
                 tracing::warn!(
-                    "some files could not be downloaded or listed: the next run lists again from {hold}"
+                    "some files are not finished (a failed download or listing, or a file waiting for its digest): the next run lists again from {hold}"
                 );
             }
         }

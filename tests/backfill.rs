@@ -4,12 +4,13 @@
 
 mod common;
 
+use common::generate_local;
+
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Output;
 
 use ctsguard::gen::{self, GenSpec, Manifest};
-use ctsguard::store::LocalStore;
 use serde_json::Value;
 
 use common::cli::{ctsguard, rt};
@@ -36,15 +37,6 @@ fn spec() -> GenSpec {
 }
 
 const ALLOW: &str = "10.0.0.0/8, 192.168.1.1 2001:db8::/32";
-
-fn generate_local(spec: &GenSpec) -> (tempfile::TempDir, Manifest) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = LocalStore::open(dir.path()).expect("store");
-    let manifest = rt()
-        .block_on(gen::generate(spec, &store))
-        .expect("generate");
-    (dir, manifest)
-}
 
 fn alarm_lines(out: &Output) -> Vec<Value> {
     String::from_utf8_lossy(&out.stdout)

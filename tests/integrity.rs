@@ -11,10 +11,10 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use ctsguard::gen::{self, Defect, GenSpec, Manifest};
-use ctsguard::store::LocalStore;
 use serde_json::Value;
 
 use common::cli::{ctsguard, rt};
+use common::generate_local;
 use common::s3::{s3_store, S3Server};
 
 fn fixtures() -> PathBuf {
@@ -39,15 +39,6 @@ fn spec(days: u32, defects: Vec<Defect>) -> GenSpec {
         defects,
         ..GenSpec::default()
     }
-}
-
-fn generate(spec: &GenSpec) -> (tempfile::TempDir, Manifest) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = LocalStore::open(dir.path()).expect("store");
-    let m = rt()
-        .block_on(gen::generate(spec, &store))
-        .expect("generate");
-    (dir, m)
 }
 
 /// Runs ctsguard with the test key and the generator's allow-list; returns the output and
@@ -119,7 +110,7 @@ fn backfill_reports_every_injected_file_defect_and_still_processes_everything() 
         Defect::ExtraUnlistedTrace,
         Defect::ForgedSignature,
     ];
-    let (dir, m) = generate(&spec(1, defects));
+    let (dir, m) = generate_local(&spec(1, defects));
     let src = dir.path().to_str().expect("utf-8 path");
     let expected = injected(&m);
     assert_eq!(expected.len(), 4, "{expected:?}");
@@ -148,7 +139,7 @@ fn backfill_reports_every_injected_file_defect_and_still_processes_everything() 
 #[test]
 fn enforce_processes_only_files_whose_digest_matched() {
     // IAM only, so that the rejected files hold logins.
-    let (dir, m) = generate(&GenSpec {
+    let (dir, m) = generate_local(&GenSpec {
         services: vec!["IAM".into()],
         traces_per_file: 20,
         ..spec(1, vec![Defect::TamperedTrace, Defect::ExtraUnlistedTrace])
@@ -257,7 +248,7 @@ fn checkpoint(ck: &Path) -> Value {
 
 #[test]
 fn scan_checks_files_whose_digest_arrives_in_a_later_run() {
-    let (dir, m) = generate(&spec(1, vec![]));
+    let (dir, m) = generate_local(&spec(1, vec![]));
     let src = dir.path().to_str().expect("utf-8 path");
     let held = hold_back_digests(dir.path(), 21);
     assert!(!held.is_empty());
@@ -300,7 +291,7 @@ fn scan_checks_files_whose_digest_arrives_in_a_later_run() {
 
 #[test]
 fn scan_enforce_waits_for_digests_then_processes() {
-    let (dir, _) = generate(&spec(1, vec![]));
+    let (dir, _) = generate_local(&spec(1, vec![]));
     let src = dir.path().to_str().expect("utf-8 path");
     let (_, all) = run(
         &[&["backfill"][..], &WINDOW, &["--integrity", "off"]].concat(),
@@ -382,7 +373,7 @@ fn backfill_over_s3_finds_a_tampered_file() {
 
 #[test]
 fn a_tracker_without_digests_is_unverifiable_not_alarmed() {
-    let (dir, _) = generate(&GenSpec {
+    let (dir, _) = generate_local(&GenSpec {
         digests: false,
         ..spec(1, vec![])
     });

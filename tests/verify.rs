@@ -5,12 +5,14 @@
 
 mod common;
 
+use common::generate_local;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use ctsguard::gen::{self, Defect, ExpectedGap, GenSpec, Manifest};
-use ctsguard::store::{LocalStore, ObjectStore};
+use ctsguard::store::ObjectStore;
 use serde_json::Value;
 
 use common::cli::{ctsguard, rt};
@@ -43,15 +45,6 @@ fn spec(defects: Vec<Defect>) -> GenSpec {
         defects,
         ..GenSpec::default()
     }
-}
-
-fn generate_local(spec: &GenSpec) -> (tempfile::TempDir, Manifest) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = LocalStore::open(dir.path()).expect("store");
-    let m = rt()
-        .block_on(gen::generate(spec, &store))
-        .expect("generate");
-    (dir, m)
 }
 
 const WINDOW: [&str; 4] = ["--from", "2026-09-30", "--to", "2026-10-02"];

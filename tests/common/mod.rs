@@ -22,3 +22,14 @@ pub fn local_store() -> (tempfile::TempDir, LocalStore) {
     let store = LocalStore::open(dir.path()).expect("open the temporary directory as a store");
     (dir, store)
 }
+
+/// Generates `spec` into a fresh temporary directory. Keep the `TempDir`.
+pub fn generate_local(
+    spec: &ctsguard::gen::GenSpec,
+) -> (tempfile::TempDir, ctsguard::gen::Manifest) {
+    let (dir, store) = local_store();
+    let manifest = cli::rt()
+        .block_on(ctsguard::gen::generate(spec, &store))
+        .expect("generate");
+    (dir, manifest)
+}
