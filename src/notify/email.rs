@@ -1,0 +1,195 @@
+//! The email sink: one plain-text mail per notification over SMTP (lettre, async on tokio,
+//! rustls with the aws-lc-rs provider and the platform's certificate verifier).
+//!
+//! `tls`: `starttls` (default, port 587: STARTTLS required, never falls back to plain text),
+//! `tls` (implicit TLS, port 465), `none` (plain text, port 25: only for a relay on the same
+//! host or pod; logged as a warning because credentials and alarms cross the wire in clear).
+//!
+//! Errors: SMTP 4xx replies, connection failures and timeouts are retryable; 5xx replies
+//! (rejected recipient, failed authentication, ...) and malformed messages are permanent.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use lettre::message::header::ContentType;
+use lettre::message::Mailbox;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+use super::sink::{error_chain, Notification, Secret, SendError, Sink, SinkConfigError};
+
+/// How the connection to the SMTP server is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EmailTls {
+    /// Plain connection upgraded with STARTTLS, which is required.
+    #[default]
+    Starttls,
+    /// TLS from the first byte (SMTPS).
+    Tls,
+    /// No encryption: a local relay only.
+    None,
+}
+
+impl EmailTls {
+    pub fn default_port(self) -> u16 {
+        match self {
+            EmailTls::Starttls => 587,
+            EmailTls::Tls => 465,
+            EmailTls::None => 25,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EmailTls::Starttls => "starttls",
+            EmailTls::Tls => "tls",
+            EmailTls::None => "none",
+        }
+    }
+}
+
+/// Everything an [`EmailSink`] needs, resolved.
+#[derive(Debug, Clone)]
+pub struct EmailConfig {
+    pub name: String,
+    pub host: String,
+    /// `None`: the default port of `tls`.
+    pub port: Option<u16>,
+    pub tls: EmailTls,
+    /// Login, when the server wants one.
+    pub credentials: Option<(String, Secret)>,
+    pub from: String,
+    pub to: Vec<String>,
+    /// Connection and command timeout of the SMTP client.
+    pub timeout: Duration,
+}
+
+/// Sends notifications as mail.
+pub struct EmailSink {
+    name: String,
+    host: String,
+    port: u16,
+    tls: EmailTls,
+    from: Mailbox,
+    to: Vec<Mailbox>,
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+}
+
+impl std::fmt::Debug for EmailSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.describe())
+    }
+}
+
+impl EmailSink {
+    pub fn new(cfg: EmailConfig) -> Result<Self, SinkConfigError> {
+        let bad = |setting: &str, reason: String| SinkConfigError {
+            setting: setting.into(),
+            reason,
+        };
+        if cfg.host.is_empty() {
+            return Err(bad("host", "empty".into()));
+        }
+        let from: Mailbox = cfg
+            .from
+            .parse()
+            .map_err(|e| bad("from", format!("{:?}: {e}", cfg.from)))?;
+        if cfg.to.is_empty() {
+            return Err(bad("to", "no recipient".into()));
+        }
+        let to = cfg
+            .to
+            .iter()
+            .map(|t| {
+                t.parse::<Mailbox>()
+                    .map_err(|e| bad("to", format!("{t:?}: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let port = cfg.port.unwrap_or(cfg.tls.default_port());
+        let builder = match cfg.tls {
+            EmailTls::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&cfg.host),
+            EmailTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&cfg.host),
+            EmailTls::None => {
+                tracing::warn!(
+                    sink = %cfg.name,
+                    host = %cfg.host,
+                    port,
+                    "email sink without TLS: alarms{} cross the network in clear text; use only for a relay on the same host",
+                    if cfg.credentials.is_some() { " and the SMTP password" } else { "" }
+                );
+                Ok(AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&cfg.host))
+            }
+        }
+        .map_err(|e| bad("host", format!("{:?}: {}", cfg.host, error_chain(&e))))?;
+        let mut builder = builder.port(port).timeout(Some(cfg.timeout));
+        if let Some((user, password)) = &cfg.credentials {
+            builder =
+                builder.credentials(Credentials::new(user.clone(), password.expose().to_owned()));
+        }
+        Ok(EmailSink {
+            name: cfg.name,
+            host: cfg.host,
+            port,
+            tls: cfg.tls,
+            from,
+            to,
+            transport: builder.build(),
+        })
+    }
+
+    /// The mail for `n`.
+    pub fn message(&self, n: &Notification) -> Result<Message, SendError> {
+        let mut b = Message::builder()
+            .from(self.from.clone())
+            .subject(n.subject.clone())
+            .header(ContentType::TEXT_PLAIN);
+        for t in &self.to {
+            b = b.to(t.clone());
+        }
+        b.body(n.message.clone())
+            .map_err(|e| SendError::permanent(format!("cannot build the mail: {e}")))
+    }
+}
+
+/// SMTP errors: 5xx replies and client-side errors are permanent, the rest (4xx, network,
+/// timeouts, TLS handshakes) retryable.
+fn classify(e: &lettre::transport::smtp::Error) -> SendError {
+    let reason = format!("SMTP: {}", error_chain(e));
+    if e.is_permanent() || e.is_client() {
+        SendError::permanent(reason)
+    } else {
+        SendError::retryable(reason)
+    }
+}
+
+#[async_trait]
+impl Sink for EmailSink {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "email via {}:{} ({}) from {} to {}",
+            self.host,
+            self.port,
+            self.tls.as_str(),
+            self.from,
+            self.to
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    }
+
+    async fn send(&self, n: &Notification) -> Result<(), SendError> {
+        let mail = self.message(n)?;
+        self.transport
+            .send(mail)
+            .await
+            .map(|_| ())
+            .map_err(|e| classify(&e))
+    }
+}
