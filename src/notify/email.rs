@@ -193,3 +193,70 @@ impl Sink for EmailSink {
             .map_err(|e| classify(&e))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(tls: EmailTls, port: Option<u16>) -> EmailConfig {
+        EmailConfig {
+            name: "email:ops".into(),
+            host: "127.0.0.1".into(),
+            port,
+            tls,
+            credentials: Some(("u".into(), Secret::new("pw-do-not-leak"))),
+            from: "ctsguard <c@example.com>".into(),
+            to: vec!["ops@example.com".into()],
+            timeout: Duration::from_secs(2),
+        }
+    }
+
+    #[test]
+    fn tls_modes_build_with_their_default_ports() {
+        for (tls, port) in [
+            (EmailTls::Starttls, 587),
+            (EmailTls::Tls, 465),
+            (EmailTls::None, 25),
+        ] {
+            let sink = EmailSink::new(config(tls, None)).unwrap();
+            let d = sink.describe();
+            assert!(
+                d.contains(&format!("127.0.0.1:{port} ({})", tls.as_str())),
+                "{d}"
+            );
+            assert!(
+                !d.contains("pw-do-not-leak") && !format!("{sink:?}").contains("pw-do-not-leak")
+            );
+        }
+        let e = EmailSink::new(EmailConfig {
+            to: vec!["not an address".into()],
+            ..config(EmailTls::Starttls, None)
+        })
+        .unwrap_err();
+        assert_eq!(e.setting, "to");
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_server_is_retryable_for_every_tls_mode() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let n = Notification {
+            subject: "s".into(),
+            message: "m".into(),
+            alarms: vec![],
+            group: None,
+            count: 0,
+            first: None,
+            last: None,
+        };
+        for tls in [EmailTls::Starttls, EmailTls::Tls, EmailTls::None] {
+            let sink = EmailSink::new(config(tls, Some(port))).unwrap();
+            let err = sink.send(&n).await.unwrap_err();
+            assert!(err.is_retryable(), "{tls:?}: {err}");
+            assert!(!err.to_string().contains("pw-do-not-leak"));
+        }
+    }
+}

@@ -565,6 +565,33 @@ mod tests {
     }
 
     #[test]
+    fn default_text_of_one_alarm() {
+        let n = group(
+            &[alert("203.0.113.9", "alice", "login", &t(0), "t1")],
+            5,
+            &MessageStyle::default(),
+        );
+        assert_eq!(
+            n[0].subject,
+            "ctsguard [unlisted-source-ip]: login by alice from unlisted IP 203.0.113.9"
+        );
+        assert_eq!(
+            n[0].message,
+            "ctsguard raised an alarm: login by user alice (domain acme) from unlisted IP 203.0.113.9 at 2026-09-30T10:00:00.000Z in eu-de/IAM, trace t1\n\
+             \n\
+             Rule:   unlisted-source-ip (unlisted_ip)\n\
+             Why:    from unlisted IP 203.0.113.9\n\
+             Who:    user alice (id u-1), domain acme\n\
+             From:   203.0.113.9\n\
+             What:   login (rating normal)\n\
+             When:   2026-09-30T10:00:00.000Z\n\
+             Where:  region eu-de, service IAM, tracker system\n\
+             Traces: t1\n\
+             Files:  CloudTraces/eu-de/2026/9/30/system/IAM/f.json.gz"
+        );
+    }
+
+    #[test]
     fn cap_sends_an_overflow_carrying_every_remaining_alarm() {
         let alerts: Vec<Alert> = (0..10)
             .map(|i| {
