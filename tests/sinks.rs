@@ -450,6 +450,7 @@ fn email_sink(server: &SmtpServer, to: &[&str]) -> EmailSink {
         port: Some(server.port()),
         tls: EmailTls::None,
         credentials: None,
+        ca_pem: None,
         from: "ctsguard <ctsguard@example.com>".into(),
         to: to.iter().map(|s| s.to_string()).collect(),
         timeout: Duration::from_secs(5),
@@ -509,6 +510,60 @@ async fn smtp_5xx_is_permanent_and_4xx_retryable() {
         "{err:?}"
     );
     assert!(server.mails().is_empty());
+}
+
+#[tokio::test]
+async fn email_over_starttls_trusts_a_private_ca_and_logs_in() {
+    use common::smtp::{TestCa, PASSWORD, USER};
+    let ca = TestCa::new();
+    let server = SmtpServer::start_starttls(&ca);
+    let config = |ca_pem: Option<Vec<u8>>, password: &str| EmailConfig {
+        name: "email:tls".into(),
+        host: "127.0.0.1".into(),
+        port: Some(server.port()),
+        tls: EmailTls::Starttls,
+        credentials: Some((USER.into(), Secret::new(password))),
+        ca_pem,
+        from: "ctsguard@example.com".into(),
+        to: vec!["secops@example.com".into()],
+        timeout: Duration::from_secs(5),
+    };
+    let trusted = Some(ca.ca_pem.clone().into_bytes());
+    let n = notification();
+
+    let sink = EmailSink::new(config(trusted.clone(), PASSWORD)).unwrap();
+    deliver(&sink, &n, &quick_policy()).await.unwrap();
+    assert_eq!(server.logins(), [USER]);
+    let mails = server.mails();
+    assert_eq!(mails.len(), 1);
+    assert_eq!(
+        mails[0].header("subject").as_deref(),
+        Some(n.subject.as_str())
+    );
+
+    // The certificate is really checked: without the private CA nothing is sent.
+    let untrusting = EmailSink::new(config(None, PASSWORD)).unwrap();
+    assert!(untrusting.send(&n).await.is_err());
+
+    // A refused login (535) is permanent, and the password shows nowhere.
+    let wrong = EmailSink::new(config(trusted, "wrong-password-do-not-leak")).unwrap();
+    let err = deliver(&wrong, &n, &quick_policy()).await.unwrap_err();
+    assert!(
+        matches!(err, DeliveryError::Permanent { attempts: 1, .. }),
+        "{err:?}"
+    );
+    for text in [
+        err.to_string(),
+        format!("{err:?}"),
+        wrong.describe(),
+        format!("{wrong:?}"),
+    ] {
+        assert!(
+            !text.contains("wrong-password-do-not-leak") && !text.contains(PASSWORD),
+            "{text}"
+        );
+    }
+    assert_eq!(server.mails().len(), 1);
 }
 
 #[derive(serde::Deserialize)]

@@ -14,6 +14,7 @@ use async_trait::async_trait;
 use lettre::message::header::ContentType;
 use lettre::message::Mailbox;
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use super::sink::{error_chain, Notification, Secret, SendError, Sink, SinkConfigError};
@@ -59,6 +60,9 @@ pub struct EmailConfig {
     pub tls: EmailTls,
     /// Login, when the server wants one.
     pub credentials: Option<(String, Secret)>,
+    /// Extra trusted root certificates (PEM, one or more), besides the platform's: for a
+    /// relay whose certificate comes from a private CA.
+    pub ca_pem: Option<Vec<u8>>,
     pub from: String,
     pub to: Vec<String>,
     /// Connection and command timeout of the SMTP client.
@@ -107,21 +111,47 @@ impl EmailSink {
             })
             .collect::<Result<Vec<_>, _>>()?;
         let port = cfg.port.unwrap_or(cfg.tls.default_port());
-        let builder = match cfg.tls {
+        let transport = |tls: EmailTls| match tls {
             EmailTls::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&cfg.host),
             EmailTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&cfg.host),
-            EmailTls::None => {
-                tracing::warn!(
-                    sink = %cfg.name,
-                    host = %cfg.host,
-                    port,
-                    "email sink without TLS: alarms{} cross the network in clear text; use only for a relay on the same host",
-                    if cfg.credentials.is_some() { " and the SMTP password" } else { "" }
-                );
-                Ok(AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&cfg.host))
+            EmailTls::None => Ok(AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(
+                &cfg.host,
+            )),
+        };
+        let builder = match (&cfg.ca_pem, cfg.tls) {
+            (Some(_), EmailTls::None) => {
+                return Err(bad("ca_file", "needs tls = \"starttls\" or \"tls\"".into()))
             }
+            (Some(pem), tls) => {
+                let cert = Certificate::from_pem(pem).map_err(|e| {
+                    bad(
+                        "ca_file",
+                        format!("not PEM certificates: {}", error_chain(&e)),
+                    )
+                })?;
+                let params = TlsParameters::builder(cfg.host.clone())
+                    .add_root_certificate(cert)
+                    .build_rustls()
+                    .map_err(|e| bad("ca_file", error_chain(&e)))?;
+                let mode = if tls == EmailTls::Starttls {
+                    Tls::Required(params)
+                } else {
+                    Tls::Wrapper(params)
+                };
+                transport(tls).map(|b| b.tls(mode))
+            }
+            (None, tls) => transport(tls),
         }
         .map_err(|e| bad("host", format!("{:?}: {}", cfg.host, error_chain(&e))))?;
+        if cfg.tls == EmailTls::None {
+            tracing::warn!(
+                sink = %cfg.name,
+                host = %cfg.host,
+                port,
+                "email sink without TLS: alarms{} cross the network in clear text; use only for a relay on the same host",
+                if cfg.credentials.is_some() { " and the SMTP password" } else { "" }
+            );
+        }
         let mut builder = builder.port(port).timeout(Some(cfg.timeout));
         if let Some((user, password)) = &cfg.credentials {
             builder =
@@ -205,6 +235,7 @@ mod tests {
             port,
             tls,
             credentials: Some(("u".into(), Secret::new("pw-do-not-leak"))),
+            ca_pem: None,
             from: "ctsguard <c@example.com>".into(),
             to: vec!["ops@example.com".into()],
             timeout: Duration::from_secs(2),

@@ -79,7 +79,7 @@ impl SendError {
         matches!(self, SendError::Retryable { .. })
     }
 
-    /// Classifies a non-success HTTP answer: 5xx and 429 retryable (429 and 503 with the
+    /// Classifies a non-success HTTP answer: 5xx, 408 and 429 retryable (429 and 503 with the
     /// server's `Retry-After`), other statuses permanent. `detail` is what the body said.
     pub fn from_http(status: u16, retry_after: Option<&str>, detail: &str) -> Self {
         let reason = if detail.is_empty() {
@@ -92,7 +92,8 @@ impl SendError {
                 reason,
                 retry_after: retry_after.and_then(|v| parse_retry_after(v, SystemTime::now())),
             },
-            500..=599 => SendError::retryable(reason),
+            // 408: the server gave up waiting for the request, a transient condition.
+            408 | 500..=599 => SendError::retryable(reason),
             _ => SendError::permanent(reason),
         }
     }
@@ -281,6 +282,7 @@ mod tests {
             SendError::from_http(503, Some("2"), "busy"),
             SendError::Retryable { retry_after: Some(d), ref reason } if d == Duration::from_secs(2) && reason == "HTTP 503: busy"
         ));
+        assert!(SendError::from_http(408, None, "").is_retryable());
         assert!(!SendError::from_http(400, None, "").is_retryable());
         assert!(!SendError::from_http(403, None, "").is_retryable());
         assert!(!SendError::from_http(404, None, "").is_retryable());

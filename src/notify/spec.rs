@@ -36,6 +36,7 @@
 //! tls = "starttls"                     # starttls (default, 587) | tls (465) | none (25, local relay)
 //! username = "ctsguard"
 //! password_file = "/var/run/secrets/smtp/password"
+//! ca_file = "/etc/ssl/private-ca.pem"  # optional: trust a private CA besides the system's
 //! from = "ctsguard <ctsguard@example.com>"
 //! to = ["secops@example.com"]
 //! ```
@@ -176,6 +177,8 @@ pub struct EmailSpec {
     pub username: Option<String>,
     pub password_env: Option<String>,
     pub password_file: Option<PathBuf>,
+    /// Extra trusted root certificates (PEM) for a relay with a private CA.
+    pub ca_file: Option<PathBuf>,
     pub from: Option<String>,
     pub to: Option<StrList>,
     pub subject: Option<String>,
@@ -592,6 +595,14 @@ fn build_email(cx: &Ctx<'_>, s: &EmailSpec) -> Result<Built, SpecError> {
         (None, Some(_)) => return Err(cx.err("username", "a password is given but no username")),
         (None, None) => None,
     };
+    let ca_pem = s
+        .ca_file
+        .as_ref()
+        .map(|p| {
+            std::fs::read(p)
+                .map_err(|e| cx.err("ca_file", format!("cannot read {}: {e}", p.display())))
+        })
+        .transpose()?;
     let policy = cx.policy(&s.timeout, &s.retry)?;
     let style = cx.style(&s.subject, &s.template, s.max_notifications)?;
     let sink = EmailSink::new(EmailConfig {
@@ -600,6 +611,7 @@ fn build_email(cx: &Ctx<'_>, s: &EmailSpec) -> Result<Built, SpecError> {
         port: s.port,
         tls: s.tls,
         credentials,
+        ca_pem,
         from,
         to,
         timeout: policy.timeout,
