@@ -146,7 +146,8 @@ pub struct SmnSpec {
 #[serde(deny_unknown_fields)]
 pub struct WebhookSpec {
     pub name: Option<String>,
-    pub url: Option<String>,
+    /// Inline URL; a [`Secret`] because chat webhook URLs embed tokens.
+    pub url: Option<Secret>,
     pub url_env: Option<String>,
     pub url_file: Option<PathBuf>,
     #[serde(default)]
@@ -154,8 +155,9 @@ pub struct WebhookSpec {
     pub secret_env: Option<String>,
     pub secret_file: Option<PathBuf>,
     pub signature_header: Option<String>,
+    /// Inline header values (kept as secrets: they may carry tokens).
     #[serde(default)]
-    pub headers: BTreeMap<String, String>,
+    pub headers: BTreeMap<String, Secret>,
     /// Header name → environment variable holding its value.
     #[serde(default)]
     pub headers_env: BTreeMap<String, String>,
@@ -511,7 +513,7 @@ fn build_smn(cx: &Ctx<'_>, s: &SmnSpec) -> Result<Built, SpecError> {
 
 fn build_webhook(cx: &Ctx<'_>, s: &WebhookSpec) -> Result<Built, SpecError> {
     let url = match (&s.url, &s.url_env, &s.url_file) {
-        (Some(u), None, None) => Secret::new(u.trim()),
+        (Some(u), None, None) => Secret::new(u.expose().trim()),
         (None, Some(_), None) | (None, None, Some(_)) => cx
             .secret("url", &s.url_env, &s.url_file, None)?
             .map(|(u, _)| u)
@@ -530,7 +532,7 @@ fn build_webhook(cx: &Ctx<'_>, s: &WebhookSpec) -> Result<Built, SpecError> {
     let mut headers: Vec<(String, Secret)> = s
         .headers
         .iter()
-        .map(|(k, v)| (k.clone(), Secret::new(v.clone())))
+        .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     for (header, var) in &s.headers_env {
         match (cx.env)(var) {
@@ -706,7 +708,7 @@ mod tests {
         };
         assert_eq!(mail.name(), "email:a@example.com");
         assert_eq!(style.subject, super::super::message::TextStyle::Legacy);
-        let all = format!("{built:?}");
+        let all = format!("{built:?} {s:?}");
         for secret in ["ak-value", "sk-value", "pw-value", "T/B/X"] {
             assert!(!all.contains(secret), "{secret} leaked in {all}");
         }
