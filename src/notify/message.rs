@@ -203,15 +203,17 @@ struct GroupView<'a> {
 }
 
 impl<'a> GroupView<'a> {
-    fn new(alarms: &'a [Alert], head: &'a Alert) -> Self {
+    /// `None` for no alarms (groups never are empty; this keeps indexing out).
+    fn new(alarms: &'a [Alert]) -> Option<Self> {
+        let head = alarms.first()?;
         let times = alarms.iter().filter_map(|a| a.time.as_deref());
         // RFC 3339 UTC strings of one format: lexical order is time order.
-        GroupView {
+        Some(GroupView {
             head,
             alarms,
             first: times.clone().min().map(str::to_owned),
             last: times.max().map(str::to_owned),
-        }
+        })
     }
 
     fn time_range(&self) -> String {
@@ -434,8 +436,8 @@ pub fn group(alerts: &[Alert], cap: usize, style: &MessageStyle) -> Vec<Notifica
     let rest = order.split_off(keep);
     let mut out: Vec<Notification> = order
         .into_iter()
-        .map(|(key, alarms)| {
-            let view = GroupView::new(&alarms, &alarms[0]);
+        .filter_map(|(key, alarms)| {
+            let view = GroupView::new(&alarms)?;
             let n = Notification {
                 subject: view.subject(&style.subject),
                 message: view.message(&style.message),
@@ -445,19 +447,22 @@ pub fn group(alerts: &[Alert], cap: usize, style: &MessageStyle) -> Vec<Notifica
                 last: view.last.clone(),
                 alarms: Vec::new(),
             };
-            Notification { alarms, ..n }
+            Some(Notification { alarms, ..n })
         })
         .collect();
-    if !rest.is_empty() {
-        out.push(overflow(&rest, cap, style));
-    }
+    out.extend(overflow(&rest, cap, style));
     out
 }
 
-fn overflow(rest: &[(GroupKey, Vec<Alert>)], cap: usize, style: &MessageStyle) -> Notification {
+/// The notification summarising the groups beyond the cap (`None` when there are none).
+fn overflow(
+    rest: &[(GroupKey, Vec<Alert>)],
+    cap: usize,
+    style: &MessageStyle,
+) -> Option<Notification> {
     let alarms: Vec<Alert> = rest.iter().flat_map(|(_, a)| a.iter().cloned()).collect();
     let total = alarms.len();
-    let all = GroupView::new(&alarms, &alarms[0]);
+    let all = GroupView::new(&alarms)?;
     let subject = match &style.subject {
         TextStyle::Default => format!(
             "ctsguard: {total} more alarms in {} groups (per-run cap of {cap} notifications reached)",
@@ -475,7 +480,9 @@ fn overflow(rest: &[(GroupKey, Vec<Alert>)], cap: usize, style: &MessageStyle) -
         lines.push(String::new());
     }
     for (_, group) in rest.iter().take(OVERFLOW_LINES) {
-        lines.push(GroupView::new(group, &group[0]).summary_line(&style.message));
+        if let Some(view) = GroupView::new(group) {
+            lines.push(view.summary_line(&style.message));
+        }
     }
     if rest.len() > OVERFLOW_LINES {
         let more: usize = rest[OVERFLOW_LINES..].iter().map(|(_, g)| g.len()).sum();
@@ -484,15 +491,16 @@ fn overflow(rest: &[(GroupKey, Vec<Alert>)], cap: usize, style: &MessageStyle) -
             rest.len() - OVERFLOW_LINES
         ));
     }
-    Notification {
+    let (first, last) = (all.first.clone(), all.last.clone());
+    Some(Notification {
         subject,
         message: lines.join("\n"),
         group: None,
         count: total,
-        first: all.first.clone(),
-        last: all.last.clone(),
+        first,
+        last,
         alarms,
-    }
+    })
 }
 
 #[cfg(test)]
@@ -634,6 +642,7 @@ mod tests {
         // No cap, or a cap not reached: one notification per group.
         assert_eq!(group(&alerts, 0, &MessageStyle::default()).len(), 10);
         assert_eq!(group(&alerts, 10, &MessageStyle::default()).len(), 10);
+        assert!(group(&[], 3, &MessageStyle::default()).is_empty());
         // A cap of 1: everything in the single overflow.
         let one = group(&alerts, 1, &MessageStyle::default());
         assert_eq!(one.len(), 1);

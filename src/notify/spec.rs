@@ -571,9 +571,9 @@ fn build_email(cx: &Ctx<'_>, s: &EmailSpec) -> Result<Built, SpecError> {
     let host = cx.required("host", &s.host)?.to_owned();
     let from = cx.required("from", &s.from)?.to_owned();
     let to = s.to.as_ref().map(StrList::items).unwrap_or_default();
-    if to.is_empty() {
+    let Some(first_to) = to.first().cloned() else {
         return Err(cx.err("to", "required: at least one recipient"));
-    }
+    };
     let username = s
         .username
         .as_deref()
@@ -608,7 +608,7 @@ fn build_email(cx: &Ctx<'_>, s: &EmailSpec) -> Result<Built, SpecError> {
     let policy = cx.policy(&s.timeout, &s.retry)?;
     let style = cx.style(&s.subject, &s.template, s.max_notifications)?;
     let sink = EmailSink::new(EmailConfig {
-        name: sink_name("email", &s.name, &to[0]),
+        name: sink_name("email", &s.name, &first_to),
         host,
         port: s.port,
         tls: s.tls,
