@@ -814,6 +814,36 @@ mod tests {
     }
 
     #[test]
+    fn the_documented_example_parses_and_builds() {
+        let src = include_str!("spec.rs");
+        let example: String = src
+            .lines()
+            .filter_map(|l| l.strip_prefix("//!"))
+            .skip_while(|l| l.trim() != "```toml")
+            .skip(1)
+            .take_while(|l| l.trim() != "```")
+            .map(|l| format!("{}\n", l.strip_prefix(' ').unwrap_or(l)))
+            .collect();
+        let s = specs(&example);
+        assert_eq!(s.len(), 5);
+        let e = env(&[
+            ("OTC_AK", "ak"),
+            (
+                "SLACK_WEBHOOK_URL",
+                "https://hooks.slack.com/services/T/B/X",
+            ),
+            ("HOOK_SECRET", "s"),
+            ("HOOK_AUTH", "Bearer x"),
+        ]);
+        // The example's files do not exist here: expect exactly those errors.
+        let err = build(&s[2], 2, &e).unwrap_err();
+        assert_eq!(err.setting, "sinks[2].secret_key_file", "{err}");
+        assert!(build(&s[3], 3, &e).is_ok());
+        let err = build(&s[4], 4, &e).unwrap_err();
+        assert_eq!(err.setting, "sinks[4].password_file", "{err}");
+    }
+
+    #[test]
     fn inline_secrets_and_unknown_fields_are_rejected_by_the_parser() {
         for table in [
             "type = \"smn\"\ntoken = \"x\"",
