@@ -1,6 +1,15 @@
 //! Where alerts go. For now JSON lines to standard output or a file; every alert is one line,
 //! so the stream can be piped into `jq`, a log shipper or a SIEM.
 
+pub mod email;
+pub mod message;
+pub mod retry;
+pub mod signer;
+pub mod sink;
+pub mod smn;
+pub mod spec;
+pub mod webhook;
+
 use std::fs::OpenOptions;
 use std::io::{self, Write};
 use std::path::PathBuf;

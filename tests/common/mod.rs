@@ -6,7 +6,9 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod cli;
+pub mod http_receiver;
 pub mod s3;
+pub mod smtp;
 
 pub use s3::{
     external_bucket, external_s3_store, s3_store, ExternalBucket, Recorded, S3Server,
