@@ -13,8 +13,8 @@ use crate::integrity::Ledger;
 use crate::store::{ObjectStore, PutMode, StoreError};
 
 /// The checkpoint format this build writes; it reads this and older ones.
-/// Version 2 added `integrity` (files awaiting their digest); version 1 files are read as
-/// having none.
+/// Version 2 added `integrity` (files awaiting their digest) and `notified` (alarm ids per
+/// notification sink); version 1 files are read as having none.
 pub const FORMAT_VERSION: u32 = 2;
 
 /// Which part of the files a scan owns when several share the work.
@@ -67,6 +67,11 @@ pub struct State {
     /// digest listed before they were processed, chains that write digests.
     #[serde(default)]
     pub integrity: Ledger,
+    /// Per notification sink (`smn:oncall`, ...), the alarm ids it received, with the time
+    /// they were sent: a sink is never sent an alarm twice, and one that failed gets what it
+    /// missed from the next run.
+    #[serde(default)]
+    pub notified: BTreeMap<String, BTreeMap<String, DateTime<Utc>>>,
     pub updated_at: DateTime<Utc>,
 }
 
@@ -111,6 +116,7 @@ impl State {
             processed: BTreeMap::new(),
             delivered: BTreeMap::new(),
             integrity: Ledger::default(),
+            notified: BTreeMap::new(),
             updated_at: now,
         }
     }
@@ -122,6 +128,10 @@ impl State {
         self.processed.retain(|_, t| *t >= horizon);
         self.delivered.retain(|_, t| *t >= horizon);
         self.integrity.prune(horizon);
+        for ids in self.notified.values_mut() {
+            ids.retain(|_, t| *t >= horizon);
+        }
+        self.notified.retain(|_, ids| !ids.is_empty());
         self.horizon = Some(horizon);
     }
 

@@ -78,6 +78,50 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "CTSGUARD_ALERTS", value_name = "DEST")]
     pub alerts: Option<String>,
 
+    /// Publish alarms to this SMN topic: its URN (urn:smn:REGION:PROJECT:NAME), or its name
+    /// with --smn-region and --smn-project-id (legacy variable SMN_Topic). Authenticates with
+    /// CTSGUARD_SMN_TOKEN, or CTSGUARD_SMN_ACCESS_KEY and CTSGUARD_SMN_SECRET_KEY. More sinks
+    /// and options: `[[sinks]]` in the config file.
+    #[arg(long, global = true, env = "CTSGUARD_SMN_TOPIC", value_name = "URN")]
+    pub smn_topic: Option<String>,
+
+    /// Region of the SMN endpoint (legacy variable RegionName) [default: the topic URN's].
+    #[arg(
+        long,
+        global = true,
+        env = "CTSGUARD_SMN_REGION",
+        value_name = "REGION"
+    )]
+    pub smn_region: Option<String>,
+
+    /// Project id, for a topic given by name.
+    #[arg(
+        long,
+        global = true,
+        env = "CTSGUARD_SMN_PROJECT_ID",
+        value_name = "ID"
+    )]
+    pub smn_project_id: Option<String>,
+
+    /// SMN endpoint [default: https://smn.REGION.myhuaweicloud.com].
+    #[arg(long, global = true, env = "CTSGUARD_SMN_ENDPOINT", value_name = "URL")]
+    pub smn_endpoint: Option<String>,
+
+    /// POST each notification as JSON to this URL (signed with CTSGUARD_WEBHOOK_SECRET
+    /// when set).
+    #[arg(long, global = true, env = "CTSGUARD_WEBHOOK_URL", value_name = "URL")]
+    pub webhook_url: Option<String>,
+
+    /// Payload of --webhook-url: json, slack, teams, discord, dingtalk, wecom, feishu
+    /// [default: json].
+    #[arg(
+        long,
+        global = true,
+        env = "CTSGUARD_WEBHOOK_FORMAT",
+        value_name = "FORMAT"
+    )]
+    pub webhook_format: Option<String>,
+
     /// Alarm message: `default`, `legacy` (the original function's text) or a template with
     /// {action} {source_ip} {user} {domain} {time} {region} {service} {trace_id} {why} ...
     #[arg(
@@ -181,9 +225,10 @@ pub enum Command {
     /// the checkpoint keeps a second scan of the same checkpoint from running at the same time
     /// (exit code 3).
     Scan(ScanArgs),
-    /// Validate the configuration and reach the source: print the regions, trackers,
-    /// services and newest trace file found, or a precise error.
-    Check,
+    /// Validate the configuration (every sink included) and reach the source: print the
+    /// regions, trackers, services and newest trace file found, and the alarm outputs, or a
+    /// precise error.
+    Check(CheckArgs),
     /// Check the trace files and digests of a window [FROM, TO) against the signed CTS
     /// digests, and report every file's status and every hour without a digest.
     ///
@@ -210,6 +255,14 @@ pub struct VerifyArgs {
     /// window's first day (YYYY-MM-DD), so daily reports do not overwrite each other.
     #[arg(long, value_name = "FILE|URL")]
     pub output: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Also send a test notification through every notification sink (SMN, webhook, email)
+    /// and report each one's result; exit code 1 when one fails.
+    #[arg(long)]
+    pub send_test: bool,
 }
 
 #[derive(Debug, Args)]

@@ -16,7 +16,7 @@ use crate::discover::{self, Scope, Window};
 use crate::integrity::{DigestCheck, Mode as IntegrityMode};
 use crate::lease::{Lease, LeaseError};
 use crate::metrics::RunMetrics;
-use crate::notify::JsonLines;
+use crate::notify::Outputs;
 use crate::pipeline::{self, IntegrityJob, Job, NoHooks, Processor, Summary};
 use crate::progress::Progress;
 use crate::scan::{self, ScanHooks, ScanStop};
@@ -133,9 +133,9 @@ pub async fn backfill(s: Settings, from: &str, to: Option<&str>) -> Outcome {
         Ok(st) => st,
         Err(o) => return o,
     };
-    let mut sink = match JsonLines::open(&s.alerts) {
+    let mut sink = match Outputs::open(&s.alerts, s.notify.clone()) {
         Ok(k) => k,
-        Err(e) => return Outcome::Unusable(format!("--alerts {:?}: {e}", s.alerts)),
+        Err(e) => return Outcome::Unusable(e),
     };
     let scope = scope(&s);
     let regions = match discover::regions(store.as_ref(), &scope).await {
@@ -262,7 +262,7 @@ fn finish(s: &Settings, summary: &Summary) -> Outcome {
 }
 
 /// `check`: the configuration is valid and the source answers; print what is there.
-pub async fn check(s: Settings) -> Outcome {
+pub async fn check(s: Settings, send_test: bool) -> Outcome {
     let store = match open_source(&s).await {
         Ok(st) => st,
         Err(o) => return o,
@@ -330,7 +330,47 @@ pub async fn check(s: Settings) -> Outcome {
         Some((t, key)) => println!("newest trace file: {key} ({})", crate::alert::rfc3339(t)),
         None => println!("newest trace file: none found"),
     }
+    println!("integrity: {}", s.integrity.as_str());
+    for d in &s.alerts {
+        match d {
+            crate::notify::AlertDest::Stdout => println!("alarms: JSON lines to standard output"),
+            crate::notify::AlertDest::File(p) => {
+                println!("alarms: JSON lines appended to {}", p.display())
+            }
+        }
+    }
+    for h in &s.notify {
+        println!("notifications: {}", h.sink.describe());
+    }
+    if send_test {
+        return send_tests(&s).await;
+    }
     Outcome::Done
+}
+
+/// `check --send-test`: one notification through each sink, with its retries.
+async fn send_tests(s: &Settings) -> Outcome {
+    if s.notify.is_empty() {
+        println!("send-test: no notification sink is configured");
+        return Outcome::Done;
+    }
+    let mut failed = 0;
+    for h in &s.notify {
+        let n = crate::notify::message::test_notification(&h.style);
+        match crate::notify::retry::deliver(h.sink.as_ref(), &n, &h.policy).await {
+            Ok(attempts) => println!("send-test {}: sent ({attempts} attempt(s))", h.sink.name()),
+            Err(e) => {
+                failed += 1;
+                println!("send-test {}: FAILED: {e}", h.sink.name());
+                tracing::error!("{e}");
+            }
+        }
+    }
+    if failed > 0 {
+        Outcome::Partial
+    } else {
+        Outcome::Done
+    }
 }
 
 /// The prefixes of the newest `<Y>/<M>/<D>/` folder under a region, comparing numbers (so
@@ -487,8 +527,7 @@ pub async fn scan(s: Settings, sc: ScanSettings) -> Outcome {
         let regions = discover::regions(store.as_ref(), &scope)
             .await
             .map_err(|e| Outcome::Unusable(e.to_string()))?;
-        let sink = JsonLines::open(&s.alerts)
-            .map_err(|e| Outcome::Unusable(format!("--alerts {:?}: {e}", s.alerts)))?;
+        let sink = Outputs::open(&s.alerts, s.notify.clone()).map_err(Outcome::Unusable)?;
         Ok::<_, Outcome>((regions, sink))
     };
     let (regions, mut sink) = match prepared.await {

@@ -2,6 +2,7 @@
 //! Every error names the setting (and where its value came from) and the value.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use clap::parser::ValueSource;
@@ -15,6 +16,8 @@ use crate::cts::digest::PublicKey;
 use crate::cts::layout;
 use crate::detect::Rule;
 use crate::integrity::Mode as IntegrityMode;
+use crate::notify::notifier::HumanSink;
+use crate::notify::spec::{self, Built, SinkSpec};
 use crate::notify::AlertDest;
 use crate::store::S3Options;
 
@@ -86,6 +89,8 @@ struct FileConfig {
     metrics_file: Option<PathBuf>,
     s3: Option<S3FileConfig>,
     scan: Option<ScanFileConfig>,
+    /// `[[sinks]]` tables.
+    sinks: Option<Vec<SinkSpec>>,
 }
 
 /// The `[scan]` table.
@@ -182,7 +187,10 @@ pub struct Settings {
     pub rule: Rule,
     pub allow_entries: usize,
     pub actions: Vec<String>,
-    pub alerts: AlertDest,
+    /// Where the JSON-lines alarm stream goes (one or more destinations).
+    pub alerts: Vec<AlertDest>,
+    /// Notification sinks (SMN, webhooks, email), sent at the end of each run.
+    pub notify: Vec<Arc<HumanSink>>,
     pub template: Template,
     /// Integrity checks inside scan and backfill.
     pub integrity: IntegrityMode,
@@ -371,9 +379,8 @@ impl Settings {
         ))?
         .unwrap_or_else(|| DEFAULT_ACTIONS.iter().map(|s| (*s).to_owned()).collect());
 
-        let alerts = pick(m, "alerts", g.alerts.clone(), file.alerts, "alerts", fp)
-            .map(|v| AlertDest::parse(&v.value))
-            .unwrap_or(AlertDest::Stdout);
+        let explicit_alerts = pick(m, "alerts", g.alerts.clone(), file.alerts, "alerts", fp)
+            .map(|v| AlertDest::parse(&v.value));
 
         let template = match pick(
             m,
@@ -413,6 +420,39 @@ impl Settings {
                 .map_err(|r| invalid(&v.origin, format!("{}: {r}", v.value.display())))?,
             None => PublicKey::cts_default(),
         };
+
+        let env = |name: &str| std::env::var(name).ok();
+        let mut built = spec::build_all(&file.sinks.unwrap_or_default(), &env)
+            .map_err(|e| invalid(format!("`{}` in {fp}", e.setting), e.reason))?;
+        // Sinks of flags use the alarm template (`legacy` stays legacy).
+        for (spec, from) in flag_sinks(g, m, g.message_template.clone())? {
+            let b = spec::build(&spec, 0, &env).map_err(|e| invalid(&from, e.reason))?;
+            if let Some(name) = b.name() {
+                if built.iter().any(|o| o.name() == Some(name)) {
+                    return Err(invalid(
+                        &from,
+                        format!("a sink named {name:?} is also in the config file"),
+                    ));
+                }
+            }
+            built.push(b);
+        }
+        let mut alerts: Vec<AlertDest> = explicit_alerts.into_iter().collect();
+        let mut notify = Vec::new();
+        for b in built {
+            match b {
+                Built::JsonLines(d) if alerts.contains(&d) => {}
+                Built::JsonLines(d) => alerts.push(d),
+                Built::Human(sink, policy, style) => notify.push(Arc::new(HumanSink {
+                    sink,
+                    policy,
+                    style,
+                })),
+            }
+        }
+        if alerts.is_empty() {
+            alerts.push(AlertDest::Stdout);
+        }
 
         let concurrency = match pick(
             m,
@@ -491,6 +531,7 @@ impl Settings {
             allow_entries: allow_list.len(),
             actions,
             alerts,
+            notify,
             template,
             integrity,
             public_key,
@@ -502,6 +543,82 @@ impl Settings {
         })
     }
 }
+
+/// The simple sinks of flags and environment variables (`--smn-topic`, `--webhook-url`, and
+/// the original function's `SMN_Topic` and `RegionName`), as `[[sinks]]` tables.
+fn flag_sinks(
+    g: &GlobalArgs,
+    m: &ArgMatches,
+    template: Option<String>,
+) -> Result<Vec<(SinkSpec, String)>, ConfigError> {
+    let legacy = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    let topic = g
+        .smn_topic
+        .clone()
+        .map(|t| (t, origin(m, "smn_topic")))
+        .or_else(|| {
+            legacy(LEGACY_TOPIC_ENV).map(|t| (t, format!("{LEGACY_TOPIC_ENV} (legacy variable)")))
+        });
+    let region = g.smn_region.clone().or_else(|| legacy(LEGACY_REGION_ENV));
+    let mut out = Vec::new();
+    let texts = |table: &mut toml::Table| {
+        if let Some(t) = &template {
+            table.insert("template".into(), t.clone().into());
+            if t == "legacy" {
+                table.insert("subject".into(), "legacy".into());
+            }
+        }
+    };
+    if let Some((topic, from)) = topic {
+        let mut t = toml::Table::new();
+        t.insert("type".into(), "smn".into());
+        let key = if topic.starts_with("urn:") {
+            "topic_urn"
+        } else {
+            "topic"
+        };
+        t.insert(key.into(), topic.into());
+        for (k, v) in [
+            ("region", region),
+            ("project_id", g.smn_project_id.clone()),
+            ("endpoint", g.smn_endpoint.clone()),
+        ] {
+            if let Some(v) = v {
+                t.insert(k.into(), v.into());
+            }
+        }
+        texts(&mut t);
+        out.push((sink_from_table(t, &from)?, from));
+    }
+    if let Some(url) = &g.webhook_url {
+        let from = origin(m, "webhook_url");
+        let mut t = toml::Table::new();
+        t.insert("type".into(), "webhook".into());
+        t.insert("url".into(), url.clone().into());
+        if let Some(f) = &g.webhook_format {
+            t.insert("format".into(), f.clone().into());
+        }
+        texts(&mut t);
+        out.push((sink_from_table(t, &from)?, from));
+    }
+    Ok(out)
+}
+
+fn sink_from_table(t: toml::Table, from: &str) -> Result<SinkSpec, ConfigError> {
+    SinkSpec::deserialize(toml::Value::Table(t)).map_err(|e| invalid(from, e.to_string()))
+}
+
+/// The flag or variable a value came from.
+fn origin(m: &ArgMatches, id: &str) -> String {
+    match m.value_source(id) {
+        Some(ValueSource::EnvVariable) => format!("CTSGUARD_{}", id.to_ascii_uppercase()),
+        _ => format!("--{}", id.replace('_', "-")),
+    }
+}
+
+/// The SMN variables of the original FunctionGraph function.
+pub const LEGACY_TOPIC_ENV: &str = "SMN_Topic";
+pub const LEGACY_REGION_ENV: &str = "RegionName";
 
 pub const DEFAULT_CHECKPOINT: &str = "ctsguard-checkpoint.json";
 pub const DEFAULT_LATENESS: &str = "24h";

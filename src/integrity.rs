@@ -43,6 +43,16 @@ pub enum Mode {
     Enforce,
 }
 
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Off => "off",
+            Mode::Report => "report",
+            Mode::Enforce => "enforce",
+        }
+    }
+}
+
 impl FromStr for Mode {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {

@@ -67,7 +67,7 @@ fn main() -> ExitCode {
                     Err(e) => Outcome::Unusable(e.to_string()),
                 }
             }
-            Command::Check => commands::check(settings).await,
+            Command::Check(a) => commands::check(settings, a.send_test).await,
             Command::Verify(a) => commands::verify(settings, a).await,
         }
     });

@@ -21,7 +21,7 @@ use crate::discover::{self, Candidate, Listed, Scope, Window};
 use crate::integrity::{
     digest_due, CheckedDigest, DigestCheck, Expected, Finding, Ledger, Mode, DIGEST_DELAY,
 };
-use crate::notify::JsonLines;
+use crate::notify::Outputs;
 use crate::progress::Progress;
 use crate::store::{ObjectStore, StoreError};
 
@@ -177,6 +177,9 @@ pub struct Summary {
     pub files_unverifiable: u64,
     /// Trace files not processed because their digest has not arrived yet (`enforce`).
     pub files_awaiting_digest: u64,
+    /// Notifications sent to the notification sinks, and those that could not be.
+    pub notifications: u64,
+    pub notifications_failed: u64,
     pub unrelated_objects: u64,
     /// Objects that could not be listed, read or processed, and listings that failed.
     pub errors: u64,
@@ -245,10 +248,20 @@ pub trait Hooks: Send {
     fn listing_failed(&mut self, _prefix: &str) {}
     /// Alerts reached the sink; `time` is their file's (what their record is pruned by).
     fn emitted(&mut self, _alerts: &[Alert], _time: DateTime<Utc>) {}
-    /// Called once a file's alerts reached the sink; `false` stops the run.
-    async fn done(&mut self, _outcome: &FileOutcome) -> bool {
+    /// Called once a file's alerts reached the JSON-lines output; `deferred` when they still
+    /// wait for the notification sinks (see [`Hooks::finished`]). `false` stops the run.
+    async fn done(&mut self, _outcome: &FileOutcome, _deferred: bool) -> bool {
         true
     }
+    /// Whether notification sink `sink` got alarm `id` from an earlier run.
+    fn notified_before(&self, _sink: &str, _id: &str) -> bool {
+        false
+    }
+    /// Notification sink `sink` got these alarms.
+    fn notified(&mut self, _sink: &str, _ids: &[String], _time: DateTime<Utc>) {}
+    /// The end-of-run notifications of a deferred file went out: to every sink (`complete`)
+    /// or not.
+    fn finished(&mut self, _key: &str, _time: DateTime<Utc>, _complete: bool) {}
     /// A digest was read and applied: not to be read again.
     fn digest_done(&mut self, _key: &str, _time: DateTime<Utc>) {}
     /// What the run knows about files processed before their digests were read.
@@ -274,7 +287,7 @@ impl Hooks for NoHooks {
 /// stopped the run.
 pub async fn run(
     job: Job,
-    sink: &mut JsonLines,
+    out: &mut Outputs,
     summary: &mut Summary,
     hooks: &mut dyn Hooks,
 ) -> std::io::Result<bool> {
@@ -402,8 +415,8 @@ pub async fn run(
                 run.listed_traces.insert(outcome.key.clone());
                 if outcome.waiting {
                     summary.files_awaiting_digest += 1;
-                    if !hooks.done(&outcome).await {
-                        return stop(&job, sink);
+                    if !hooks.done(&outcome, false).await {
+                        return stop(&job, out);
                     }
                     continue;
                 }
@@ -424,6 +437,8 @@ pub async fn run(
                     .iter()
                     .filter(|a| a.rule == RULE_INTEGRITY)
                     .count() as u64;
+                // The notification sinks keep their own record of what they received.
+                let all = (!out.notifier.is_empty()).then(|| outcome.alerts.clone());
                 summary.alarms_suppressed += hooks.dedupe(&mut outcome.alerts) as u64;
                 summary.alarms += outcome.alerts.len() as u64;
                 tracing::debug!(
@@ -434,15 +449,24 @@ pub async fn run(
                     alarms = outcome.alerts.len(),
                     "processed"
                 );
-                sink.emit(&outcome.alerts)?;
+                out.emit(&outcome.alerts)?;
                 hooks.emitted(&outcome.alerts, outcome.time);
+                let deferred = match &all {
+                    Some(all) => {
+                        out.notifier
+                            .add(Some((&outcome.key, outcome.time)), all, &|sink, id| {
+                                hooks.notified_before(sink, id)
+                            })
+                    }
+                    None => false,
+                };
                 if !outcome.problems.is_empty() {
                     summary.files_failed += 1;
                     summary.fail(&outcome.key, &outcome.problems.join("; "));
                     run.incomplete |= outcome.retry;
                 }
-                if !hooks.done(&outcome).await {
-                    return stop(&job, sink);
+                if !hooks.done(&outcome, deferred).await {
+                    return stop(&job, out);
                 }
             }
             Step::Skipped => summary.files_skipped += 1,
@@ -466,16 +490,34 @@ pub async fn run(
         if ij.mode == Mode::Report {
             run.apply_digests(&job, &ij.check, summary, hooks).await;
         }
-        run.settle(&job, ij.mode, sink, summary, hooks)?;
+        run.settle(&job, ij.mode, out, summary, hooks)?;
+    }
+    out.finish()?;
+    if !out.notifier.is_empty() {
+        job.progress.update_text(&format!(
+            "sending notifications ({} alarms)",
+            out.notifier.pending_alarms()
+        ));
+        let flush = out.notifier.flush().await;
+        for (sink, ids) in &flush.delivered {
+            hooks.notified(sink, ids, job.now);
+        }
+        for (key, time, complete) in &flush.files {
+            hooks.finished(key, *time, *complete);
+        }
+        summary.notifications += flush.sent;
+        summary.notifications_failed += flush.unsent;
+        for e in &flush.failures {
+            summary.fail(&format!("sink {}", e.sink()), &e.to_string());
+        }
     }
     job.progress.finish();
-    sink.finish()?;
     Ok(true)
 }
 
-fn stop(job: &Job, sink: &mut JsonLines) -> std::io::Result<bool> {
+fn stop(job: &Job, out: &mut Outputs) -> std::io::Result<bool> {
     job.progress.finish();
-    sink.finish()?;
+    out.finish()?;
     Ok(false)
 }
 
@@ -596,7 +638,7 @@ impl Run {
         &mut self,
         job: &Job,
         mode: Mode,
-        sink: &mut JsonLines,
+        out: &mut Outputs,
         summary: &mut Summary,
         hooks: &mut dyn Hooks,
     ) -> std::io::Result<()> {
@@ -625,12 +667,16 @@ impl Run {
             })
             .collect();
         summary.integrity_failures += alerts.len() as u64;
+        if !out.notifier.is_empty() {
+            out.notifier
+                .add(None, &alerts, &|sink, id| hooks.notified_before(sink, id));
+        }
         summary.alarms_suppressed += hooks.dedupe(&mut alerts) as u64;
         summary.alarms += alerts.len() as u64;
         for a in &alerts {
             tracing::warn!(key = %a.object, reason = %a.reason.as_str(), "{}", a.message);
         }
-        sink.emit(&alerts)?;
+        out.emit(&alerts)?;
         hooks.emitted(&alerts, job.now);
         for d in &self.digests {
             hooks.digest_done(&d.key, d.file.time);

@@ -219,15 +219,41 @@ impl Hooks for ScanHooks {
         &mut self.state.integrity
     }
 
-    async fn done(&mut self, outcome: &FileOutcome) -> bool {
+    fn notified_before(&self, sink: &str, id: &str) -> bool {
+        self.state
+            .notified
+            .get(sink)
+            .is_some_and(|ids| ids.contains_key(id))
+    }
+
+    fn notified(&mut self, sink: &str, ids: &[String], time: DateTime<Utc>) {
+        let known = self.state.notified.entry(sink.to_owned()).or_default();
+        for id in ids {
+            known.insert(id.clone(), time);
+        }
+    }
+
+    fn finished(&mut self, key: &str, time: DateTime<Utc>, complete: bool) {
+        if complete {
+            self.state.processed.insert(key.to_owned(), time);
+        } else {
+            // A sink missed some of its alarms: the next run reads the file again and sends
+            // that sink what it lacks.
+            self.hold_from(time);
+        }
+    }
+
+    async fn done(&mut self, outcome: &FileOutcome, deferred: bool) -> bool {
         if let Some(lost) = self.lease_lost() {
             self.stopped = Some(lost);
             return false;
         }
         // A failed download, or a file waiting for its digest, is tried again by the next
-        // run; a file whose content is damaged is done (reported now, not again every run).
+        // run; a file whose content is damaged is done (reported now, not again every run);
+        // a file whose alarms wait for the end-of-run notifications is done once they went out.
         if outcome.retry {
             self.hold_from(outcome.time);
+        } else if deferred {
         } else {
             self.state
                 .processed

@@ -42,6 +42,7 @@ fn alert(i: usize) -> Alert {
         service: Some("IAM".into()),
         object: "CloudTraces/eu-de/2026/9/30/system/IAM/f.json.gz".into(),
         index: i,
+        detail: None,
         message: String::new(),
     }
 }

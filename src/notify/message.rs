@@ -414,6 +414,52 @@ fn one_line(s: &str) -> String {
         .join(" ")
 }
 
+/// The notification of `check --send-test`: a made-up alarm (documentation address
+/// 192.0.2.1, user `ctsguard-test`) in the sink's own style, marked as a test in the subject
+/// and the text.
+pub fn test_notification(style: &MessageStyle) -> Notification {
+    let now = crate::alert::rfc3339(chrono::Utc::now());
+    let alert = Alert {
+        rule: crate::detect::RULE_UNLISTED_IP,
+        reason: crate::detect::Reason::UnlistedIp,
+        action: "login".into(),
+        source_ip: Some("192.0.2.1".into()),
+        user: Some("ctsguard-test".into()),
+        user_id: None,
+        domain: None,
+        domain_id: None,
+        trace_id: Some("ctsguard-send-test".into()),
+        time: Some(now),
+        time_raw: None,
+        trace_rating: None,
+        region: "test".into(),
+        tracker: "test".into(),
+        service: Some("IAM".into()),
+        object: "(ctsguard check --send-test)".into(),
+        index: 0,
+        detail: None,
+        message: "a test notification from `ctsguard check --send-test`".into(),
+    };
+    let mut n = group(std::slice::from_ref(&alert), 0, style)
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| Notification {
+            subject: String::new(),
+            message: String::new(),
+            alarms: vec![alert.clone()],
+            group: None,
+            count: 1,
+            first: None,
+            last: None,
+        });
+    n.subject = format!("[ctsguard test] {}", n.subject);
+    n.message = format!(
+        "This is a test notification from `ctsguard check --send-test`; real alarms look like this:\n\n{}",
+        n.message
+    );
+    n
+}
+
 /// Groups the alarms of one run into notifications (see the module docs).
 pub fn group(alerts: &[Alert], cap: usize, style: &MessageStyle) -> Vec<Notification> {
     let mut order: Vec<(GroupKey, Vec<Alert>)> = Vec::new();
@@ -527,6 +573,7 @@ mod tests {
             service: Some("IAM".into()),
             object: "CloudTraces/eu-de/2026/9/30/system/IAM/f.json.gz".into(),
             index: 0,
+            detail: None,
             message: String::new(),
         }
     }

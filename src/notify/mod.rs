@@ -3,6 +3,7 @@
 
 pub mod email;
 pub mod message;
+pub mod notifier;
 pub mod retry;
 pub mod signer;
 pub mod sink;
@@ -103,5 +104,38 @@ impl JsonLines {
 
     pub fn written(&self) -> u64 {
         self.written
+    }
+}
+
+/// Every alarm output of a run: the JSON-lines streams, written as each file is processed,
+/// and the human sinks, sent at the end of the run.
+pub struct Outputs {
+    pub lines: Vec<JsonLines>,
+    pub notifier: notifier::Notifier,
+}
+
+impl Outputs {
+    /// Opens every JSON-lines destination; an error names the one that failed.
+    pub fn open(
+        dests: &[AlertDest],
+        sinks: Vec<std::sync::Arc<notifier::HumanSink>>,
+    ) -> Result<Self, String> {
+        let lines = dests
+            .iter()
+            .map(|d| JsonLines::open(d).map_err(|e| format!("alerts {d:?}: {e}")))
+            .collect::<Result<_, _>>()?;
+        Ok(Outputs {
+            lines,
+            notifier: notifier::Notifier::new(sinks),
+        })
+    }
+
+    /// Writes one file's alarms to every JSON-lines stream.
+    pub fn emit(&mut self, alerts: &[Alert]) -> io::Result<()> {
+        self.lines.iter_mut().try_for_each(|l| l.emit(alerts))
+    }
+
+    pub fn finish(&mut self) -> io::Result<()> {
+        self.lines.iter_mut().try_for_each(JsonLines::finish)
     }
 }

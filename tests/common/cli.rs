@@ -10,6 +10,8 @@ pub fn ctsguard_process() -> std::process::Command {
     for (k, _) in std::env::vars() {
         if k.starts_with("CTSGUARD_")
             || k == "IP"
+            || k == "SMN_Topic"
+            || k == "RegionName"
             || k.starts_with("AWS_")
             || k == "JOB_COMPLETION_INDEX"
         {
