@@ -13,11 +13,13 @@ use clap::{Args, Parser, Subcommand};
     about = "Alarm on CTS logins/logouts from unlisted IPs, over an OBS/S3 bucket or a directory",
     long_about = "ctsguard reads the trace files that Cloud Trace Service (Huawei Cloud, Open Telekom Cloud) \
 writes to an OBS bucket, and raises an alarm for every IAM login or logout whose source IP is \
-outside an allow-list of IPs and CIDR ranges. Alarms are JSON lines on standard output (or a file); \
-logs and the run summary go to standard error.",
+outside an allow-list of IPs and CIDR ranges, and checks trace files against CTS's signed digests. \
+Alarms are JSON lines on standard output (or a file), and grouped notifications through SMN, \
+webhooks or email at the end of each run; logs and the run summary go to standard error.",
     after_help = "Exit codes: 0 = every file processed (alarms found are not failures; for verify: \
 everything valid); 1 = done, but some objects could not be listed, read or processed (each is \
-reported), alarms or metrics could not be written, or (verify) something is not valid; \
+reported), alarms or metrics could not be written, a notification sink failed, or (verify) \
+something is not valid; \
 2 = usage or configuration error, the source could not be reached, or (scan) the checkpoint \
 cannot be read or written; 3 = (scan) another scan holds the lease."
 )]

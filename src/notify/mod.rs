@@ -1,5 +1,7 @@
-//! Where alerts go. For now JSON lines to standard output or a file; every alert is one line,
-//! so the stream can be piped into `jq`, a log shipper or a SIEM.
+//! Where alarms go. Machines get the JSON-lines stream ([`JsonLines`]: standard output or
+//! files, one alarm per line as each file is processed, for `jq`, log shippers, SIEMs);
+//! people get grouped notifications at the end of a run through the notification sinks
+//! (SMN, webhooks, email: [`notifier`], configured by [`spec`]).
 
 pub mod email;
 pub mod message;
