@@ -567,6 +567,14 @@ pub async fn verify(s: Settings, a: &VerifyArgs) -> Outcome {
         Some(path) => match std::fs::read_to_string(path)
             .map_err(|e| e.to_string())
             .and_then(|text| PublicKey::parse(&text).map_err(|e| e.to_string()))
+            .and_then(|k| match k.bits() {
+                // A short key is forgeable: a signature it verifies proves nothing.
+                b if b < crate::cts::digest::MIN_KEY_BITS => Err(format!(
+                    "an RSA key of {b} bits; at least {} are required",
+                    crate::cts::digest::MIN_KEY_BITS
+                )),
+                _ => Ok(k),
+            })
         {
             Ok(k) => k,
             Err(e) => return Outcome::Unusable(format!("--public-key {}: {e}", path.display())),

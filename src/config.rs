@@ -102,6 +102,8 @@ struct S3FileConfig {
     endpoint: Option<String>,
     region: Option<String>,
     path_style: Option<bool>,
+    retries: Option<u32>,
+    timeout: Option<String>,
     profile: Option<String>,
     access_key_id: Option<String>,
     secret_access_key: Option<String>,
@@ -286,6 +288,35 @@ impl Settings {
             "s3.region",
             fp,
         );
+        let s3_retries = pick(
+            m,
+            "s3_retries",
+            g.s3_retries,
+            s3f.retries,
+            "s3.retries",
+            fp,
+        )
+        .map(|v| v.value);
+        let s3_timeout = match pick(
+            m,
+            "s3_timeout",
+            g.s3_timeout.clone(),
+            s3f.timeout,
+            "s3.timeout",
+            fp,
+        ) {
+            None => None,
+            Some(v) => match humantime::parse_duration(v.value.trim()) {
+                Ok(d) if d >= std::time::Duration::from_secs(1) => Some(d),
+                Ok(_) => return Err(invalid(&v.origin, format!("{:?} must be at least 1s", v.value))),
+                Err(e) => {
+                    return Err(invalid(
+                        &v.origin,
+                        format!("{:?} is not a duration such as 60s or 5m: {e}", v.value),
+                    ))
+                }
+            },
+        };
         let bucket = match &source_parsed {
             Source::S3 { bucket, .. } => bucket.clone(),
             Source::Local { .. } => String::new(),
@@ -299,6 +330,8 @@ impl Settings {
             access_key_id: s3f.access_key_id,
             secret_access_key: s3f.secret_access_key,
             session_token: s3f.session_token,
+            retries: s3_retries,
+            timeout: s3_timeout,
         };
         if s3.access_key_id.is_some() != s3.secret_access_key.is_some() {
             return Err(invalid(
