@@ -80,7 +80,7 @@ fn scans_killed_at_random_over_a_growing_bucket_lose_nothing_and_repeat_nothing_
             .map(|d| d.as_secs())
             .unwrap_or(7)
     });
-    let rounds = env_u64("CTSGUARD_SOAK_ROUNDS").unwrap_or(36) as usize;
+    let rounds = env_u64("CTSGUARD_SOAK_ROUNDS").unwrap_or(60) as usize;
     eprintln!("soak seed: {seed}, rounds: {rounds} (CTSGUARD_SOAK_SEED / CTSGUARD_SOAK_ROUNDS to replay)");
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
 
@@ -98,8 +98,8 @@ fn scans_killed_at_random_over_a_growing_bucket_lose_nothing_and_repeat_nothing_
         regions: vec!["eu-de".into(), "eu-nl".into()],
         trackers: vec!["system".into()],
         services: vec!["IAM".into(), "ECS".into()],
-        files_per_service_per_day: 24,
-        traces_per_file: 30,
+        files_per_service_per_day: 48,
+        traces_per_file: 20,
         allowed: ALLOW.split(',').map(str::to_owned).collect(),
         ..GenSpec::default()
     };
@@ -165,9 +165,9 @@ fn scans_killed_at_random_over_a_growing_bucket_lose_nothing_and_repeat_nothing_
         }
         let before = alarm_lines(&alerts).0.len() + alarm_lines(&alerts).1;
         let mut child = scan(now).spawn().expect("spawn scan");
-        // One run in four is left to finish; the others die somewhere in their first 300 ms.
+        // One run in four is left to finish; the others die somewhere in their first 250 ms.
         let kill_after = (!rng.random_ratio(1, 4))
-            .then(|| Duration::from_millis(rng.random_range(0..300)));
+            .then(|| Duration::from_millis(rng.random_range(0..250)));
         let status = match kill_after {
             Some(after) => {
                 std::thread::sleep(after);

@@ -4,7 +4,7 @@
 //! rate, drawn from a seeded random stream, a request meets one of these faults instead:
 //!
 //! - `503 SlowDown` or `500 InternalError` with an S3 error body, before forwarding;
-//! - a slow answer (a pause before forwarding);
+//! - a slow answer (a pause before forwarding; drawn independently, at `slow_rate`);
 //! - for GETs with a body, after forwarding: the connection reset mid-body, or the body cut
 //!   short of its announced `Content-Length` and the connection closed.
 //!
@@ -33,8 +33,10 @@ use rand_chacha::ChaCha8Rng;
 /// Which faults the proxy injects, and how often.
 #[derive(Debug, Clone)]
 pub struct FaultConfig {
-    /// Share of requests that meet a fault, 0.0..=1.0.
+    /// Share of requests that fail (503, 500, reset mid-body, truncated), 0.0..=1.0.
     pub rate: f64,
+    /// Share of requests answered slowly (drawn independently of failures).
+    pub slow_rate: f64,
     /// Seed of the random stream that picks the faulty requests and their faults.
     pub seed: u64,
     /// The longest pause of a slow answer.
@@ -45,6 +47,7 @@ impl Default for FaultConfig {
     fn default() -> Self {
         FaultConfig {
             rate: 0.2,
+            slow_rate: 0.1,
             seed: 1,
             max_delay: Duration::from_millis(400),
         }
@@ -79,7 +82,6 @@ impl FaultCounts {
 enum Fault {
     SlowDown,
     InternalError,
-    Slow,
     ResetMidBody,
     Truncated,
 }
@@ -100,21 +102,22 @@ impl State {
         f(&mut self.counts.lock().expect("counts"));
     }
 
-    fn draw(&self) -> (Option<Fault>, Duration) {
+    /// Whether this request fails and how, and whether it is slow (independently).
+    fn draw(&self) -> (Option<Fault>, Option<Duration>) {
         let cfg = self.config.lock().expect("config").clone();
         let mut rng = self.rng.lock().expect("rng");
-        if !rng.random_bool(cfg.rate.clamp(0.0, 1.0)) {
-            return (None, Duration::ZERO);
-        }
-        let fault = match rng.random_range(0..5) {
-            0 => Fault::SlowDown,
-            1 => Fault::InternalError,
-            2 => Fault::Slow,
-            3 => Fault::ResetMidBody,
-            _ => Fault::Truncated,
-        };
-        let delay = cfg.max_delay.mul_f64(rng.random_range(0.25..=1.0));
-        (Some(fault), delay)
+        let fault = rng
+            .random_bool(cfg.rate.clamp(0.0, 1.0))
+            .then(|| match rng.random_range(0..4) {
+                0 => Fault::SlowDown,
+                1 => Fault::InternalError,
+                2 => Fault::ResetMidBody,
+                _ => Fault::Truncated,
+            });
+        let slow = rng
+            .random_bool(cfg.slow_rate.clamp(0.0, 1.0))
+            .then(|| cfg.max_delay.mul_f64(rng.random_range(0.25..=1.0)));
+        (fault, slow)
     }
 }
 
@@ -178,7 +181,11 @@ impl FaultProxy {
     }
 
     /// `true`: the server is gone, every connection is dropped without an answer.
+    /// `false` also forgets [`FaultProxy::down_after`].
     pub fn set_down(&self, down: bool) {
+        if !down {
+            *self.state.down_after.lock().expect("down_after") = None;
+        }
         self.state.down.store(down, Ordering::SeqCst);
     }
 
@@ -268,7 +275,18 @@ async fn handle(
         // An error from the service makes hyper close the connection without an answer.
         return Err(std::io::Error::other("the server is down"));
     }
-    let (fault, delay) = st.draw();
+    let (mut fault, slow) = st.draw();
+    // Faults after forwarding only for GETs: a write the server applied is never reported
+    // to the client as failed.
+    if req.method() != hyper::Method::GET
+        && matches!(fault, Some(Fault::ResetMidBody | Fault::Truncated))
+    {
+        fault = Some(Fault::SlowDown);
+    }
+    if let Some(delay) = slow {
+        st.count(|c| c.slow += 1);
+        tokio::time::sleep(delay).await;
+    }
     match fault {
         Some(Fault::SlowDown) => {
             st.count(|c| c.slow_down += 1);
@@ -277,10 +295,6 @@ async fn handle(
         Some(Fault::InternalError) => {
             st.count(|c| c.internal_error += 1);
             return Ok(s3_error(500, "InternalError"));
-        }
-        Some(Fault::Slow) => {
-            st.count(|c| c.slow += 1);
-            tokio::time::sleep(delay).await;
         }
         _ => {}
     }
@@ -356,7 +370,7 @@ async fn handle(
             }
         }
         Some(Fault::ResetMidBody | Fault::Truncated) => {
-            // Nothing to cut: fail the request before it reaches the server instead.
+            // A GET with nothing to cut (an error answer, an empty object): a 503 instead.
             st.count(|c| c.slow_down += 1);
             return Ok(s3_error(503, "SlowDown"));
         }
