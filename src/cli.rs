@@ -59,7 +59,12 @@ pub struct GlobalArgs {
     pub s3_retries: Option<u32>,
 
     /// Time budget of one S3 operation, every retry included, e.g. 60s, 5m [default: 60s].
-    #[arg(long, global = true, env = "CTSGUARD_S3_TIMEOUT", value_name = "DURATION")]
+    #[arg(
+        long,
+        global = true,
+        env = "CTSGUARD_S3_TIMEOUT",
+        value_name = "DURATION"
+    )]
     pub s3_timeout: Option<String>,
 
     /// CTS region folders to read, comma-separated [default: every folder under CloudTraces/].

@@ -574,8 +574,7 @@ pub async fn verify(s: Settings, a: &VerifyArgs) -> Outcome {
                     crate::cts::digest::MIN_KEY_BITS
                 )),
                 _ => Ok(k),
-            })
-        {
+            }) {
             Ok(k) => k,
             Err(e) => return Outcome::Unusable(format!("--public-key {}: {e}", path.display())),
         },

@@ -288,15 +288,8 @@ impl Settings {
             "s3.region",
             fp,
         );
-        let s3_retries = pick(
-            m,
-            "s3_retries",
-            g.s3_retries,
-            s3f.retries,
-            "s3.retries",
-            fp,
-        )
-        .map(|v| v.value);
+        let s3_retries =
+            pick(m, "s3_retries", g.s3_retries, s3f.retries, "s3.retries", fp).map(|v| v.value);
         let s3_timeout = match pick(
             m,
             "s3_timeout",
@@ -308,7 +301,12 @@ impl Settings {
             None => None,
             Some(v) => match humantime::parse_duration(v.value.trim()) {
                 Ok(d) if d >= std::time::Duration::from_secs(1) => Some(d),
-                Ok(_) => return Err(invalid(&v.origin, format!("{:?} must be at least 1s", v.value))),
+                Ok(_) => {
+                    return Err(invalid(
+                        &v.origin,
+                        format!("{:?} must be at least 1s", v.value),
+                    ))
+                }
                 Err(e) => {
                     return Err(invalid(
                         &v.origin,

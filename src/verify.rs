@@ -416,7 +416,9 @@ pub async fn run(
                 .zip(opts.bucket.as_ref())
                 .filter(|(named, ours)| named != ours);
             let outside = !key.starts_with(&root)
-                || key.split('/').any(|c| c.is_empty() || c == "." || c == "..");
+                || key
+                    .split('/')
+                    .any(|c| c.is_empty() || c == "." || c == "..");
             match other_bucket {
                 Some((named, _)) => errors.push(Failure {
                     key: key.clone(),

@@ -96,7 +96,15 @@ impl Setup {
     fn scan(&self, endpoint: &str, now: &str, extra: &[&str]) -> Output {
         self.cmd(
             endpoint,
-            &["scan", "--allow", ALLOW, "--since", "2026-09-29", "--now", now],
+            &[
+                "scan",
+                "--allow",
+                ALLOW,
+                "--since",
+                "2026-09-29",
+                "--now",
+                now,
+            ],
         )
         .arg("--checkpoint")
         .arg(self.path("state/checkpoint.json"))
@@ -341,7 +349,10 @@ fn downloads_cut_off_mid_body_are_retried_and_the_bytes_are_exact() {
         for _ in 0..10 {
             let got = via.get("obj", 1 << 20).await.expect("get despite faults");
             assert_eq!(got.body.as_ref(), body.as_slice());
-            let h = via.get_md5("obj", 1 << 20).await.expect("get_md5 despite faults");
+            let h = via
+                .get_md5("obj", 1 << 20)
+                .await
+                .expect("get_md5 despite faults");
             assert_eq!((h.size, h.md5), (body.len() as u64, want));
         }
     });

@@ -207,7 +207,12 @@ fn a_gzip_bomb_stops_at_the_size_limit() {
         e.write_all(&vec![b' '; 1 << 20]).expect("gzip");
         e.finish().expect("gzip")
     };
-    let bomb: Vec<u8> = member.iter().copied().cycle().take(member.len() * 64).collect();
+    let bomb: Vec<u8> = member
+        .iter()
+        .copied()
+        .cycle()
+        .take(member.len() * 64)
+        .collect();
     assert!(bomb.len() < 1 << 20, "{} bytes", bomb.len());
     let key = trace_key(2, "bomb");
     b.put(&key, &bomb);
@@ -232,7 +237,9 @@ fn trailing_garbage_after_the_gzip_data_is_reported() {
 #[test]
 fn invalid_utf8_is_reported_as_bad_json() {
     let b = Bucket::new();
-    let mut json = b"[{\"trace_id\":\"x\",\"trace_name\":\"login\",\"source_ip\":\"1.2.3.4\xff\xfe\"}]".to_vec();
+    let mut json =
+        b"[{\"trace_id\":\"x\",\"trace_name\":\"login\",\"source_ip\":\"1.2.3.4\xff\xfe\"}]"
+            .to_vec();
     json.extend_from_slice(b"\n");
     let key = trace_key(2, "utf8");
     b.put(&key, &gzip(&json));
@@ -281,7 +288,10 @@ fn deeply_nested_json_is_refused_without_exhausting_the_stack() {
         assert!(!failures.contains_key(&key), "{key}: {failures:?}");
     }
     let ids = run.alarm_ids();
-    assert!(ids.contains(&"n".to_owned()) && ids.contains(&"n2".to_owned()), "{ids:?}");
+    assert!(
+        ids.contains(&"n".to_owned()) && ids.contains(&"n2".to_owned()),
+        "{ids:?}"
+    );
 }
 
 #[test]
@@ -298,8 +308,16 @@ fn huge_strings_are_read_and_the_alarm_is_raised() {
     run.assert_good_file_unaffected();
     assert!(run.alarm_ids().contains(&"huge".to_owned()));
     // The unused huge fields are not copied into the alarm.
-    let line = run.alarms.iter().find(|a| a["trace_id"] == "huge").expect("alarm");
-    assert!(line.to_string().len() < 4096, "{} bytes", line.to_string().len());
+    let line = run
+        .alarms
+        .iter()
+        .find(|a| a["trace_id"] == "huge")
+        .expect("alarm");
+    assert!(
+        line.to_string().len() < 4096,
+        "{} bytes",
+        line.to_string().len()
+    );
 }
 
 #[test]
@@ -317,11 +335,7 @@ fn wrong_field_types_and_missing_fields_never_pass_as_allowed() {
     b.put(&key, &gzip(json.as_bytes()));
     let run = b.backfill(&[]);
     run.assert_good_file_unaffected();
-    assert!(
-        !run.stderr().contains("panicked"),
-        "{}",
-        run.stderr()
-    );
+    assert!(!run.stderr().contains("panicked"), "{}", run.stderr());
     let by_id: BTreeMap<String, String> = run
         .alarms
         .iter()
@@ -437,7 +451,13 @@ fn a_local_store_refuses_keys_that_climb_out_of_its_directory() {
     std::fs::write(b.dir.path().join("secret"), b"do not read").expect("write");
     let store = LocalStore::open(b.root()).expect("store");
     rt().block_on(async {
-        for key in ["../secret", "CloudTraces/../../secret", "/etc/passwd", "a//b", "./x"] {
+        for key in [
+            "../secret",
+            "CloudTraces/../../secret",
+            "/etc/passwd",
+            "a//b",
+            "./x",
+        ] {
             let got = store.get(key, 1 << 20).await;
             assert!(got.is_err(), "{key} was read");
             assert!(store.get_md5(key, 1 << 20).await.is_err(), "{key}");
@@ -473,9 +493,14 @@ fn digests_naming_objects_outside_the_source_are_reported_and_not_fetched() {
     rt().block_on(async {
         let s = s3_store(&server, "audit", true).await;
         let good = gzip(format!("[{}]", login("good-1", "203.0.113.9")).as_bytes());
-        s.put(&trace_key(1, "good"), good.into(), &BTreeMap::new(), PutMode::Overwrite)
-            .await
-            .expect("put");
+        s.put(
+            &trace_key(1, "good"),
+            good.into(),
+            &BTreeMap::new(),
+            PutMode::Overwrite,
+        )
+        .await
+        .expect("put");
         s.put(
             &digest_key,
             gzip(digest.to_string().as_bytes()).into(),
@@ -505,7 +530,12 @@ fn digests_naming_objects_outside_the_source_are_reported_and_not_fetched() {
         .env("AWS_REGION", "us-east-1")
         .output()
         .expect("run");
-    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let report: Value = serde_json::from_slice(&out.stdout).expect("report");
     let errors: BTreeMap<String, String> = report["errors"]
         .as_array()
@@ -578,13 +608,25 @@ fn a_digest_listing_a_million_files_is_invalid_and_nothing_it_lists_is_fetched()
     b.put(&digest_key, json.as_bytes());
     let started = Instant::now();
     let out = ctsguard()
-        .args(["verify", "--from", "2026-10-01", "--to", "2026-10-02", "--source"])
+        .args([
+            "verify",
+            "--from",
+            "2026-10-01",
+            "--to",
+            "2026-10-02",
+            "--source",
+        ])
         .arg(b.root())
         .arg("--public-key")
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/TEST-ONLY-digest-public-key.pem"))
         .output()
         .expect("run");
-    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let report: Value = serde_json::from_slice(&out.stdout).expect("report");
     let entry = report["files"]
         .as_array()
@@ -618,7 +660,14 @@ fn a_public_key_of_the_wrong_size_is_refused() {
         let path = dir.path().join(format!("k{bits}.pem"));
         std::fs::write(&path, pem).expect("write");
         let out = ctsguard()
-            .args(["verify", "--from", "2026-10-01", "--to", "2026-10-02", "--source"])
+            .args([
+                "verify",
+                "--from",
+                "2026-10-01",
+                "--to",
+                "2026-10-02",
+                "--source",
+            ])
             .arg(b.root())
             .arg("--public-key")
             .arg(&path)

@@ -81,7 +81,9 @@ fn scans_killed_at_random_over_a_growing_bucket_lose_nothing_and_repeat_nothing_
             .unwrap_or(7)
     });
     let rounds = env_u64("CTSGUARD_SOAK_ROUNDS").unwrap_or(60) as usize;
-    eprintln!("soak seed: {seed}, rounds: {rounds} (CTSGUARD_SOAK_SEED / CTSGUARD_SOAK_ROUNDS to replay)");
+    eprintln!(
+        "soak seed: {seed}, rounds: {rounds} (CTSGUARD_SOAK_SEED / CTSGUARD_SOAK_ROUNDS to replay)"
+    );
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
 
     // The whole bucket, generated once into a staging folder; files move into the live
@@ -109,8 +111,14 @@ fn scans_killed_at_random_over_a_growing_bucket_lose_nothing_and_repeat_nothing_
             &LocalStore::open(&staging).expect("staging"),
         ))
         .expect("generate");
-    let start = Utc.with_ymd_and_hms(2026, 9, 30, 0, 0, 0).single().expect("start");
-    let end = Utc.with_ymd_and_hms(2026, 10, 2, 0, 0, 0).single().expect("end");
+    let start = Utc
+        .with_ymd_and_hms(2026, 9, 30, 0, 0, 0)
+        .single()
+        .expect("start");
+    let end = Utc
+        .with_ymd_and_hms(2026, 10, 2, 0, 0, 0)
+        .single()
+        .expect("end");
 
     // When each file appears: at the first round after its time, or up to 4 rounds (hours)
     // later for one file in six (late delivery, well within the default lateness of 24h).
@@ -166,8 +174,8 @@ fn scans_killed_at_random_over_a_growing_bucket_lose_nothing_and_repeat_nothing_
         let before = alarm_lines(&alerts).0.len() + alarm_lines(&alerts).1;
         let mut child = scan(now).spawn().expect("spawn scan");
         // One run in four is left to finish; the others die somewhere in their first 250 ms.
-        let kill_after = (!rng.random_ratio(1, 4))
-            .then(|| Duration::from_millis(rng.random_range(0..250)));
+        let kill_after =
+            (!rng.random_ratio(1, 4)).then(|| Duration::from_millis(rng.random_range(0..250)));
         let status = match kill_after {
             Some(after) => {
                 std::thread::sleep(after);
@@ -220,7 +228,10 @@ fn scans_killed_at_random_over_a_growing_bucket_lose_nothing_and_repeat_nothing_
         "soak: {rounds} rounds, {killed} killed, {completed} completed, {:?}",
         started.elapsed()
     );
-    assert!(killed >= rounds / 3, "only {killed} of {rounds} runs were killed");
+    assert!(
+        killed >= rounds / 3,
+        "only {killed} of {rounds} runs were killed"
+    );
 
     // 1. Every expected alarm at least once.
     let text = std::fs::read_to_string(&alerts).unwrap_or_default();
@@ -233,9 +244,16 @@ fn scans_killed_at_random_over_a_growing_bucket_lose_nothing_and_repeat_nothing_
         .map(|a| (format!("unlisted-source-ip:{}", a.trace_id), a.key.clone()))
         .collect();
     let missing: Vec<_> = want.difference(&got).collect();
-    assert!(missing.is_empty(), "{} alarms lost: {missing:?}", missing.len());
+    assert!(
+        missing.is_empty(),
+        "{} alarms lost: {missing:?}",
+        missing.len()
+    );
     let unexpected: Vec<_> = got.difference(&want).collect();
-    assert!(unexpected.is_empty(), "alarms nobody expected: {unexpected:?}");
+    assert!(
+        unexpected.is_empty(),
+        "alarms nobody expected: {unexpected:?}"
+    );
 
     // 2. An id a committed checkpoint recorded as delivered is never delivered again.
     let mut at_line: Vec<Option<String>> = Vec::new();
@@ -285,7 +303,10 @@ fn scans_killed_at_random_over_a_growing_bucket_lose_nothing_and_repeat_nothing_
     // 3. The checkpoint is valid.
     let ck = checkpoint(&ck_path).expect("a checkpoint");
     assert_eq!(ck["version"], 1);
-    assert_eq!(ck["scanned_until"], rfc3339(end + chrono::Duration::hours(1)));
+    assert_eq!(
+        ck["scanned_until"],
+        rfc3339(end + chrono::Duration::hours(1))
+    );
     let processed: BTreeSet<String> = ck["processed"]
         .as_object()
         .expect("processed")
@@ -293,7 +314,10 @@ fn scans_killed_at_random_over_a_growing_bucket_lose_nothing_and_repeat_nothing_
         .cloned()
         .collect();
     for k in &processed {
-        assert!(live.join(k).is_file(), "the checkpoint lists {k}, which does not exist");
+        assert!(
+            live.join(k).is_file(),
+            "the checkpoint lists {k}, which does not exist"
+        );
     }
     // The files the next window can still list (newer than scanned_until - 24h), no others.
     let horizon = end + chrono::Duration::hours(1) - chrono::Duration::hours(24);

@@ -157,7 +157,22 @@ impl S3Store {
         let mut attempt = 0u32;
         loop {
             attempt += 1;
-            let out = self.open_body(key, limit).await?;
+            let out = if attempt == 1 {
+                self.open_body(key, limit).await?
+            } else {
+                // A new download gets what is left of the budget, not a budget of its own.
+                let left = self.policy.budget.saturating_sub(started.elapsed());
+                tokio::time::timeout(left, self.open_body(key, limit))
+                    .await
+                    .map_err(|_| {
+                        let e = StoreError::other(
+                            key,
+                            format!("download cut off, and the time budget ran out ({attempt} attempts)"),
+                        );
+                        self.health.failed(&e.to_string());
+                        e
+                    })??
+            };
             let announced = out.content_length().map(|n| n.max(0) as u64);
             sink.reset(announced.unwrap_or(0).min(limit));
             let etag = unquote(out.e_tag());
@@ -216,7 +231,10 @@ impl S3Store {
                 .unwrap_or(DEFAULT_RETRIES)
                 .saturating_add(1)
                 .max(1),
-            budget: opts.timeout.unwrap_or(DEFAULT_TIMEOUT).max(Duration::from_secs(1)),
+            budget: opts
+                .timeout
+                .unwrap_or(DEFAULT_TIMEOUT)
+                .max(Duration::from_secs(1)),
         };
         let mut conf = aws_sdk_s3::config::Builder::from(&shared)
             .force_path_style(opts.path_style)

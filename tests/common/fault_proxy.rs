@@ -106,14 +106,14 @@ impl State {
     fn draw(&self) -> (Option<Fault>, Option<Duration>) {
         let cfg = self.config.lock().expect("config").clone();
         let mut rng = self.rng.lock().expect("rng");
-        let fault = rng
-            .random_bool(cfg.rate.clamp(0.0, 1.0))
-            .then(|| match rng.random_range(0..4) {
-                0 => Fault::SlowDown,
-                1 => Fault::InternalError,
-                2 => Fault::ResetMidBody,
-                _ => Fault::Truncated,
-            });
+        let fault =
+            rng.random_bool(cfg.rate.clamp(0.0, 1.0))
+                .then(|| match rng.random_range(0..4) {
+                    0 => Fault::SlowDown,
+                    1 => Fault::InternalError,
+                    2 => Fault::ResetMidBody,
+                    _ => Fault::Truncated,
+                });
         let slow = rng
             .random_bool(cfg.slow_rate.clamp(0.0, 1.0))
             .then(|| cfg.max_delay.mul_f64(rng.random_range(0.25..=1.0)));
@@ -242,7 +242,9 @@ fn serve(
                 let st = st.clone();
                 async move { handle(st, req).await }
             });
-            let conn = http.serve_connection(TokioIo::new(socket), svc).into_owned();
+            let conn = http
+                .serve_connection(TokioIo::new(socket), svc)
+                .into_owned();
             tokio::spawn(async move {
                 let _ = conn.await;
             });
@@ -443,4 +445,3 @@ mod http_body_util_lite {
         }
     }
 }
-
