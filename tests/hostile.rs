@@ -406,43 +406,102 @@ fn keys_with_spaces_and_unicode_are_read_locally_and_over_s3() {
         assert!(objects.contains(k), "{k} not named as it is: {objects:?}");
     }
 
-    // Over S3 (SigV4 signs the encoded key: a classic source of bugs), plus a directory
-    // marker (a zero-byte key ending in `/`, as consoles create), which is not a file.
+    // Over S3 (SigV4 signs the encoded key: a classic source of bugs), on the in-process
+    // server and on the external one when configured (moto_server in CI).
     let server = S3Server::start_blocking(Default::default());
     server.create_bucket("odd");
-    rt().block_on(async {
-        let s = s3_store(&server, "odd", true).await;
+    let store = rt().block_on(s3_store(&server, "odd", true));
+    odd_keys_over_s3(
+        &store,
+        &server.endpoint(),
+        "odd",
+        (server.access_key(), server.secret_key()),
+        &b,
+        &names,
+    );
+    if let Some(ext) = rt().block_on(common::s3::external_bucket("hostile-keys")) {
+        let store = rt().block_on(ext.store());
+        odd_keys_over_s3(
+            &store,
+            &ext.endpoint,
+            &ext.bucket,
+            (&ext.access_key, &ext.secret_key),
+            &b,
+            &names,
+        );
+    }
+}
+
+/// Copies the good file and the odd keys to `store`, adds directory markers (zero-byte keys
+/// ending in `/`, as consoles create; one named like a trace file), and runs backfill: the
+/// odd keys are read, the markers are not files and not errors.
+fn odd_keys_over_s3(
+    store: &dyn ObjectStore,
+    endpoint: &str,
+    bucket: &str,
+    (ak, sk): (&str, &str),
+    b: &Bucket,
+    names: &[String],
+) {
+    let marker_like_trace = format!("{DAY}m_CloudTrace_eu-de_2026-10-01T06-00-00Z_dir.json.gz/");
+    let markers_listed = rt().block_on(async {
         let local = LocalStore::open(b.root()).expect("store");
         for k in names.iter().chain([&trace_key(1, "good")]) {
             let body = local.get(k, 1 << 20).await.expect("read").body;
-            s.put(k, body, &BTreeMap::new(), PutMode::Overwrite)
+            store
+                .put(k, body, &BTreeMap::new(), PutMode::Overwrite)
                 .await
                 .expect("put");
         }
-        s.put(DAY, Vec::new().into(), &BTreeMap::new(), PutMode::Overwrite)
-            .await
-            .expect("put a directory marker");
+        for marker in [DAY, marker_like_trace.as_str()] {
+            store
+                .put(
+                    marker,
+                    Vec::new().into(),
+                    &BTreeMap::new(),
+                    PutMode::Overwrite,
+                )
+                .await
+                .expect("put a directory marker");
+        }
+        let listed = store.list_all(DAY, None).await.expect("list");
+        listed
+            .objects
+            .iter()
+            .filter(|o| o.key.ends_with('/'))
+            .count()
     });
+    eprintln!("{endpoint}: {markers_listed} directory markers listed as objects");
     let dir = tempfile::tempdir().expect("tempdir");
     let out = ctsguard()
         .args(["backfill", "--from", "2026-10-01", "--to", "2026-10-02"])
-        .args(["--allow", "10.0.0.0/8", "--source=s3://odd", "--path-style"])
+        .args(["--allow", "10.0.0.0/8", "--path-style"])
+        .arg(format!("--source=s3://{bucket}"))
         .arg("--endpoint")
-        .arg(server.endpoint())
+        .arg(endpoint)
         .arg("--alerts")
         .arg(dir.path().join("a.jsonl"))
         .arg("--summary-json")
         .arg(dir.path().join("s.json"))
-        .env("AWS_ACCESS_KEY_ID", server.access_key())
-        .env("AWS_SECRET_ACCESS_KEY", server.secret_key())
+        .env("AWS_ACCESS_KEY_ID", ak)
+        .env("AWS_SECRET_ACCESS_KEY", sk)
         .env("AWS_REGION", "us-east-1")
         .output()
         .expect("run");
     let run = Run::read(out, &dir.path().join("s.json"), &dir.path().join("a.jsonl"));
-    assert_eq!(run.code(), Some(0), "{}", run.stderr());
+    assert_eq!(run.code(), Some(0), "{endpoint}: {}", run.stderr());
     let mut ids = run.alarm_ids();
     ids.sort();
-    assert_eq!(ids, ["good-1", "odd-0", "odd-1", "odd-2"]);
+    assert_eq!(ids, ["good-1", "odd-0", "odd-1", "odd-2"], "{endpoint}");
+    assert_eq!(
+        run.summary["files"], 4,
+        "{endpoint}: markers are not trace files"
+    );
+    assert!(
+        run.summary["unrelated_objects"].as_u64().unwrap_or(0) >= markers_listed as u64,
+        "{endpoint}: listed markers are counted as unrelated: {}",
+        run.summary
+    );
 }
 
 #[test]
