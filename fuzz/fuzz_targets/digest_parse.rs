@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use ctsguard::cts::digest::{self, PublicKey};
+use ctsguard_fuzz::cts::digest::{self, PublicKey};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -2,7 +2,7 @@
 //! the login rule over every trace read. Must never panic; memory is bounded by the limit.
 #![no_main]
 
-use ctsguard::cts::trace::{inflate, parse_traces};
+use ctsguard_fuzz::cts::trace::{inflate, parse_traces};
 use libfuzzer_sys::fuzz_target;
 
 /// Small enough that a gzip bomb is cut off quickly.
