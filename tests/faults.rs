@@ -249,6 +249,10 @@ fn a_server_gone_for_good_stops_the_run_with_exit_2_within_the_budget() {
         ),
     ] {
         let (out, took) = out;
+        eprintln!(
+            "server gone: {what} exit {:?} after {took:?}",
+            out.status.code()
+        );
         assert_eq!(out.status.code(), Some(2), "{what}: {}", stderr(&out));
         assert!(
             stderr(&out).contains("cannot reach source"),
@@ -287,6 +291,10 @@ fn a_server_gone_mid_run_ends_the_run_soon_and_nothing_is_lost() {
         matches!(out.status.code(), Some(1) | Some(2)),
         "{}",
         stderr(&out)
+    );
+    eprintln!(
+        "server gone mid-run: exit {:?} after {took:?}",
+        out.status.code()
     );
     assert!(took < Duration::from_secs(40), "took {took:?}");
     assert!(
