@@ -55,6 +55,20 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "CTSGUARD_S3_REGION", value_name = "REGION")]
     pub s3_region: Option<String>,
 
+    /// Retries of a failed S3 request (503 SlowDown, 5xx, broken connections, timeouts), with
+    /// exponential backoff and jitter [default: 8].
+    #[arg(long, global = true, env = "CTSGUARD_S3_RETRIES", value_name = "N")]
+    pub s3_retries: Option<u32>,
+
+    /// Time budget of one S3 operation, every retry included, e.g. 60s, 5m [default: 60s].
+    #[arg(
+        long,
+        global = true,
+        env = "CTSGUARD_S3_TIMEOUT",
+        value_name = "DURATION"
+    )]
+    pub s3_timeout: Option<String>,
+
     /// CTS region folders to read, comma-separated [default: every folder under CloudTraces/].
     #[arg(long, global = true, env = "CTSGUARD_REGIONS", value_name = "LIST")]
     pub regions: Option<String>,

@@ -111,6 +111,8 @@ struct S3FileConfig {
     endpoint: Option<String>,
     region: Option<String>,
     path_style: Option<bool>,
+    retries: Option<u32>,
+    timeout: Option<String>,
     profile: Option<String>,
     access_key_id: Option<String>,
     secret_access_key: Option<String>,
@@ -302,6 +304,33 @@ impl Settings {
             "s3.region",
             fp,
         );
+        let s3_retries =
+            pick(m, "s3_retries", g.s3_retries, s3f.retries, "s3.retries", fp).map(|v| v.value);
+        let s3_timeout = match pick(
+            m,
+            "s3_timeout",
+            g.s3_timeout.clone(),
+            s3f.timeout,
+            "s3.timeout",
+            fp,
+        ) {
+            None => None,
+            Some(v) => match humantime::parse_duration(v.value.trim()) {
+                Ok(d) if d >= std::time::Duration::from_secs(1) => Some(d),
+                Ok(_) => {
+                    return Err(invalid(
+                        &v.origin,
+                        format!("{:?} must be at least 1s", v.value),
+                    ))
+                }
+                Err(e) => {
+                    return Err(invalid(
+                        &v.origin,
+                        format!("{:?} is not a duration such as 60s or 5m: {e}", v.value),
+                    ))
+                }
+            },
+        };
         let bucket = match &source_parsed {
             Source::S3 { bucket, .. } => bucket.clone(),
             Source::Local { .. } => String::new(),
@@ -315,6 +344,8 @@ impl Settings {
             access_key_id: s3f.access_key_id,
             secret_access_key: s3f.secret_access_key,
             session_token: s3f.session_token,
+            retries: s3_retries,
+            timeout: s3_timeout,
         };
         if s3.access_key_id.is_some() != s3.secret_access_key.is_some() {
             return Err(invalid(
@@ -417,6 +448,14 @@ impl Settings {
             Some(v) => std::fs::read_to_string(&v.value)
                 .map_err(|e| e.to_string())
                 .and_then(|text| PublicKey::parse(&text).map_err(|e| e.to_string()))
+                .and_then(|k| match k.bits() {
+                    // A short key is forgeable: a signature it verifies proves nothing.
+                    b if b < crate::cts::digest::MIN_KEY_BITS => Err(format!(
+                        "an RSA key of {b} bits; at least {} are required",
+                        crate::cts::digest::MIN_KEY_BITS
+                    )),
+                    _ => Ok(k),
+                })
                 .map_err(|r| invalid(&v.origin, format!("{}: {r}", v.value.display())))?,
             None => PublicKey::cts_default(),
         };

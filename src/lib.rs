@@ -1,4 +1,7 @@
 //! ctsguard: a batch worker over Cloud Trace Service (CTS) trace buckets.
+// A panic in library code is a bug (hostile input must be reported, not crash the run):
+// no unwrap/expect outside tests. Unit tests may use them.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 pub mod alert;
 pub mod allowlist;
 pub mod checkpoint;

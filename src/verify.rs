@@ -349,15 +349,49 @@ pub async fn run(
 
     // Objects the window's digests list that the listing did not show (another folder, or
     // deleted): fetched once each, here.
-    let extra: BTreeSet<String> = digests
-        .iter()
-        .filter(|d| d.in_window)
-        .filter_map(|d| d.parsed.as_ref())
-        .flat_map(|p| p.log_files.iter().filter_map(|f| f.object.as_deref()))
-        .map(|o| opts.store_key(o))
-        .filter(|k| !traces.contains_key(k))
-        .collect();
     let root = scope.root();
+    let mut extra: BTreeSet<String> = BTreeSet::new();
+    for d in digests.iter().filter(|d| d.in_window) {
+        let Some(p) = &d.parsed else { continue };
+        for f in &p.log_files {
+            let Some(key) = f.object.as_deref().map(|o| opts.store_key(o)) else {
+                continue;
+            };
+            if traces.contains_key(&key) {
+                continue;
+            }
+            // Hostile or broken digests must not make verify read the rest of the bucket (or
+            // another bucket): only trace files under the source's CloudTraces/ are fetched.
+            let other_bucket = f
+                .bucket
+                .as_ref()
+                .zip(opts.check.bucket.as_ref())
+                .filter(|(named, ours)| named != ours);
+            let outside = !key.starts_with(&root)
+                || key
+                    .split('/')
+                    .any(|c| c.is_empty() || c == "." || c == "..");
+            match other_bucket {
+                Some((named, _)) => errors.push(Failure {
+                    key: key.clone(),
+                    reason: format!(
+                        "listed by the digest {} in bucket {named}, not the source's: not fetched",
+                        d.key
+                    ),
+                }),
+                None if outside => errors.push(Failure {
+                    key: key.clone(),
+                    reason: format!(
+                        "listed by the digest {}, but outside {root}: not fetched",
+                        d.key
+                    ),
+                }),
+                None => {
+                    extra.insert(key);
+                }
+            }
+        }
+    }
     let mut more = stream::iter(extra)
         .map(|key| {
             let store = store.clone();

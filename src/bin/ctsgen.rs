@@ -289,6 +289,7 @@ async fn open_store(cli: &Cli, spec: &mut GenSpec) -> Result<Box<dyn ObjectStore
             access_key_id: None,
             secret_access_key: None,
             session_token: None,
+            ..S3Options::default()
         };
         return Ok(Box::new(S3Store::connect(&opts).await));
     }

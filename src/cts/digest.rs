@@ -207,7 +207,17 @@ pub enum FormatError {
     Missing(&'static str),
     #[error("log_files[{index}]: {what} is missing or empty")]
     LogFile { index: usize, what: &'static str },
+    #[error("lists {count} trace files, more than the {MAX_LOG_FILES} one hourly digest can plausibly hold")]
+    TooManyFiles { count: usize },
 }
+
+/// The most trace files one digest may list. CTS writes one digest per hour and service,
+/// listing the files of that hour: a few hundred at most. A digest listing more is not
+/// believed (verify would otherwise download whatever a forged digest names).
+pub const MAX_LOG_FILES: usize = 100_000;
+
+/// The smallest RSA key accepted for digest signatures; the CTS key has 2048 bits.
+pub const MIN_KEY_BITS: usize = 2048;
 
 /// Reads a digest: gzip (every member) or plain JSON, told apart by the magic bytes. `limit`
 /// bounds the decompressed size.
@@ -227,6 +237,11 @@ pub fn parse(raw: &[u8], limit: u64) -> Result<DigestFile, FormatError> {
     }
     if d.digest_object.is_none() {
         return Err(FormatError::Missing("digest_object"));
+    }
+    if d.log_files.len() > MAX_LOG_FILES {
+        return Err(FormatError::TooManyFiles {
+            count: d.log_files.len(),
+        });
     }
     for (index, f) in d.log_files.iter().enumerate() {
         if f.object.is_none() {
@@ -365,6 +380,12 @@ impl PublicKey {
                 .map_err(|e| KeyError::Public(e.to_string()))?
         };
         Ok(Self(VerifyingKey::new(key)))
+    }
+
+    /// The size of the key's modulus in bits.
+    pub fn bits(&self) -> usize {
+        use rsa::traits::PublicKeyParts as _;
+        self.0.as_ref().n().bits()
     }
 
     /// Checks a hex signature of `message`.

@@ -86,6 +86,8 @@ fn parse_time_text(s: &str) -> Option<DateTime<Utc>> {
 /// Why a file, or part of it, could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
+    #[error("the object is empty (0 bytes)")]
+    Empty,
     #[error("gzip: {0}")]
     Gzip(String),
     #[error("decompressed size exceeds the limit of {limit} bytes (max_decompressed_size)")]
@@ -107,6 +109,13 @@ const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
 /// Decompresses `raw` if it is gzip (every member), else returns it as it is.
 pub fn inflate(raw: &[u8], limit: u64) -> Inflated<'_> {
+    if raw.is_empty() {
+        // CTS never writes an empty trace file: something truncated or replaced it.
+        return Inflated {
+            json: Cow::Borrowed(&[]),
+            error: Some(DecodeError::Empty),
+        };
+    }
     if !raw.starts_with(&GZIP_MAGIC) {
         if raw.len() as u64 > limit {
             return Inflated {

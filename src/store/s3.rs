@@ -1,11 +1,14 @@
 //! S3 (and Huawei OBS through its S3 API) as an object store, over aws-sdk-s3.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use aws_sdk_s3::config::retry::{RetryConfig, RetryPartition, TokenBucket};
 use aws_sdk_s3::config::{
     BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
+    StalledStreamProtectionConfig,
 };
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
@@ -30,12 +33,75 @@ pub struct S3Options {
     pub access_key_id: Option<String>,
     pub secret_access_key: Option<String>,
     pub session_token: Option<String>,
+    /// Retries of one request after its first attempt ([`DEFAULT_RETRIES`] when `None`).
+    pub retries: Option<u32>,
+    /// Time budget of one operation, every attempt and pause included
+    /// ([`DEFAULT_TIMEOUT`] when `None`).
+    pub timeout: Option<Duration>,
+}
+
+/// Retries after the first attempt: with one request in five failing, all nine attempts of a
+/// request fail about once in two million requests.
+pub const DEFAULT_RETRIES: u32 = 8;
+/// Time budget of one storage operation: every attempt, and the pauses between them.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+/// First pause before a retry; it doubles with each retry (with full jitter) up to [`MAX_BACKOFF`].
+const INITIAL_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// A body that delivers no byte for this long is abandoned (and the download tried again).
+const STALL_GRACE: Duration = Duration::from_secs(10);
+
+/// The retry policy of one store, shared by the SDK's retries (of requests) and ours (of
+/// bodies cut off mid-download, which the SDK cannot retry once it handed the body over).
+#[derive(Debug, Clone, Copy)]
+struct Policy {
+    attempts: u32,
+    budget: Duration,
 }
 
 #[derive(Debug, Clone)]
 pub struct S3Store {
     client: Client,
     bucket: String,
+    policy: Policy,
+    health: Arc<Health>,
+}
+
+/// Whether the endpoint still answers. Once a request has failed every retry for a reason
+/// that is not the request's own (5xx, throttling, broken connections, timeouts) and no request
+/// has succeeded since, the endpoint is taken to be gone: later requests of this store fail at
+/// once instead of each spending the whole budget, so a run against a vanished server ends
+/// within about one budget. Requests in flight go on; one success clears the state.
+#[derive(Debug, Default)]
+struct Health {
+    /// Why the endpoint is taken to be gone, and since when.
+    gone: Mutex<Option<(Instant, String)>>,
+}
+
+impl Health {
+    fn check(&self, what: &str) -> StoreResult<()> {
+        match &*self.gone.lock().unwrap_or_else(|p| p.into_inner()) {
+            None => Ok(()),
+            Some((since, reason)) => Err(StoreError::other(
+                what,
+                format!(
+                    "not tried: the endpoint has been failing for {:.1}s (last: {reason})",
+                    since.elapsed().as_secs_f64()
+                ),
+            )),
+        }
+    }
+
+    fn failed(&self, reason: &str) {
+        let mut g = self.gone.lock().unwrap_or_else(|p| p.into_inner());
+        if g.is_none() {
+            *g = Some((Instant::now(), reason.to_owned()));
+        }
+    }
+
+    fn succeeded(&self) {
+        *self.gone.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
 }
 
 /// The signing region when none is configured: the one an OBS endpoint names
@@ -57,6 +123,7 @@ impl S3Store {
         key: &str,
         limit: u64,
     ) -> StoreResult<aws_sdk_s3::operation::get_object::GetObjectOutput> {
+        self.health.check(key)?;
         let out = self
             .client
             .get_object()
@@ -64,7 +131,7 @@ impl S3Store {
             .key(key)
             .send()
             .await
-            .map_err(|e| map_err(key, e))?;
+            .map_err(|e| self.failed(key, e))?;
         let size = out.content_length().unwrap_or(0).max(0) as u64;
         if size > limit {
             return Err(StoreError::TooLarge {
@@ -74,6 +141,66 @@ impl S3Store {
             });
         }
         Ok(out)
+    }
+
+    /// Downloads the object into `sink` (reset at the start of each attempt) and returns its
+    /// ETag, metadata and size. A body cut off mid-way (connection reset, fewer bytes than
+    /// announced, a stall) is downloaded again, with backoff and jitter, within the attempts
+    /// and the time budget: the SDK retries requests, but not a body it has handed over.
+    async fn download(
+        &self,
+        key: &str,
+        limit: u64,
+        sink: &mut impl BodySink,
+    ) -> StoreResult<(Option<String>, BTreeMap<String, String>, u64)> {
+        let started = Instant::now();
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let out = if attempt == 1 {
+                self.open_body(key, limit).await?
+            } else {
+                // A new download gets what is left of the budget, not a budget of its own.
+                let left = self.policy.budget.saturating_sub(started.elapsed());
+                tokio::time::timeout(left, self.open_body(key, limit))
+                    .await
+                    .map_err(|_| {
+                        let e = StoreError::other(
+                            key,
+                            format!("download cut off, and the time budget ran out ({attempt} attempts)"),
+                        );
+                        self.health.failed(&e.to_string());
+                        e
+                    })??
+            };
+            let announced = out.content_length().map(|n| n.max(0) as u64);
+            sink.reset(announced.unwrap_or(0).min(limit));
+            let etag = unquote(out.e_tag());
+            let metadata = metadata_of(out.metadata());
+            let cut = match for_each_chunk(key, out.body, limit, |c| sink.feed(c)).await {
+                Ok(size) if announced.is_none_or(|n| n == size) => {
+                    self.health.succeeded();
+                    return Ok((etag, metadata, size));
+                }
+                Ok(size) => format!(
+                    "the body ended after {size} of {} announced bytes",
+                    announced.unwrap_or_default()
+                ),
+                Err(BodyError::Store(e)) => return Err(e),
+                Err(BodyError::Cut(reason)) => reason,
+            };
+            let pause = backoff(attempt);
+            if attempt >= self.policy.attempts || started.elapsed() + pause > self.policy.budget {
+                let e = StoreError::other(
+                    key,
+                    format!("download cut off {attempt} times, last: {cut}"),
+                );
+                self.health.failed(&e.to_string());
+                return Err(e);
+            }
+            tracing::debug!(key = %key, attempt, reason = %cut, "download cut off; trying again");
+            tokio::time::sleep(pause).await;
+        }
     }
 
     pub async fn connect(opts: &S3Options) -> Self {
@@ -98,16 +225,54 @@ impl S3Store {
             ));
         }
         let shared = loader.load().await;
+        let policy = Policy {
+            attempts: opts
+                .retries
+                .unwrap_or(DEFAULT_RETRIES)
+                .saturating_add(1)
+                .max(1),
+            budget: opts
+                .timeout
+                .unwrap_or(DEFAULT_TIMEOUT)
+                .max(Duration::from_secs(1)),
+        };
         let mut conf = aws_sdk_s3::config::Builder::from(&shared)
             .force_path_style(opts.path_style)
             // OBS and most S3-compatible stores reject the CRC headers and aws-chunked
             // uploads that the SDKs send by default since 2025 (SPEC §6).
             .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
             .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
+            // Throttling (503 SlowDown), 500s, connection errors and timeouts are retried with
+            // exponential backoff and full jitter, `attempts` times at most and within the
+            // operation's budget. Not the SDK's default retry quota: it is shared by every
+            // request of the process, so a bucket answering one request in five with an error
+            // would drain it within a few hundred requests and then fail requests at their
+            // first error. A batch run bounds its retries by attempts and time instead.
+            .retry_config(
+                RetryConfig::standard()
+                    .with_max_attempts(policy.attempts)
+                    .with_initial_backoff(INITIAL_BACKOFF)
+                    .with_max_backoff(MAX_BACKOFF),
+            )
+            .retry_partition(
+                RetryPartition::custom("ctsguard")
+                    .token_bucket(TokenBucket::unlimited())
+                    .build(),
+            )
+            // The budget bounds a request with all its retries; one attempt gets a third of it,
+            // so a server that accepts connections but never answers still leaves room for
+            // retries. Reading a body is not bounded by time (a large file on a slow link may
+            // take long) but by progress: a body that stalls fails and is downloaded again.
             .timeout_config(
                 TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_secs(10))
-                    .operation_attempt_timeout(Duration::from_secs(300))
+                    .connect_timeout(Duration::from_secs(10).min(policy.budget))
+                    .operation_timeout(policy.budget)
+                    .operation_attempt_timeout(policy.budget / 3)
+                    .build(),
+            )
+            .stalled_stream_protection(
+                StalledStreamProtectionConfig::enabled()
+                    .grace_period(STALL_GRACE)
                     .build(),
             );
         if shared.region().is_none() {
@@ -119,7 +284,36 @@ impl S3Store {
         S3Store {
             client: Client::from_conf(conf.build()),
             bucket: opts.bucket.clone(),
+            policy,
+            health: Arc::default(),
         }
+    }
+}
+
+/// Whether an error says something about the endpoint rather than about the request: no
+/// answer, or a 5xx / 429 answer (after the SDK's retries).
+fn is_transient<E>(err: &SdkError<E>) -> bool {
+    match err.raw_response().map(|r| r.status().as_u16()) {
+        Some(status) => status >= 500 || status == 429,
+        None => !matches!(err, SdkError::ConstructionFailure(_)),
+    }
+}
+
+impl S3Store {
+    /// Maps a failed request's error, noting an endpoint that fails.
+    fn failed<E>(&self, what: &str, err: SdkError<E>) -> StoreError
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        let transient = is_transient(&err);
+        let mapped = map_err(what, err);
+        if transient {
+            self.health.failed(&mapped.to_string());
+        } else {
+            // The endpoint answered.
+            self.health.succeeded();
+        }
+        mapped
     }
 }
 
@@ -178,6 +372,53 @@ fn metadata_of(
     .unwrap_or_default()
 }
 
+/// Where a download's bytes go; reset when the download starts again.
+trait BodySink: Send {
+    fn reset(&mut self, announced: u64);
+    fn feed(&mut self, chunk: &[u8]);
+}
+
+struct Buffer(BytesMut);
+
+impl BodySink for Buffer {
+    fn reset(&mut self, announced: u64) {
+        self.0 = BytesMut::with_capacity(announced as usize);
+    }
+    fn feed(&mut self, chunk: &[u8]) {
+        self.0.extend_from_slice(chunk);
+    }
+}
+
+struct Hasher(md5::Md5);
+
+impl BodySink for Hasher {
+    fn reset(&mut self, _: u64) {
+        use md5::Digest as _;
+        self.0 = md5::Md5::new();
+    }
+    fn feed(&mut self, chunk: &[u8]) {
+        use md5::Digest as _;
+        self.0.update(chunk);
+    }
+}
+
+/// Why reading a body stopped.
+enum BodyError {
+    /// For good (`TooLarge`).
+    Store(StoreError),
+    /// The connection broke or stalled mid-body: worth another download.
+    Cut(String),
+}
+
+/// The pause before retry number `attempt` (1-based): exponential, with full jitter.
+fn backoff(attempt: u32) -> Duration {
+    use rand::Rng as _;
+    let cap = INITIAL_BACKOFF
+        .saturating_mul(1u32 << attempt.saturating_sub(1).min(16))
+        .min(MAX_BACKOFF);
+    cap.mul_f64(rand::rng().random_range(0.0..=1.0))
+}
+
 /// Feeds the body to `f` chunk by chunk, failing with `TooLarge` past `limit` bytes (a
 /// server may send more than its Content-Length announced). Returns the size read.
 async fn for_each_chunk(
@@ -185,17 +426,17 @@ async fn for_each_chunk(
     mut body: ByteStream,
     limit: u64,
     mut f: impl FnMut(&[u8]),
-) -> StoreResult<u64> {
+) -> Result<u64, BodyError> {
     let mut size = 0u64;
     while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(|e| StoreError::other(key, DisplayErrorContext(&e)))?;
+        let chunk = chunk.map_err(|e| BodyError::Cut(DisplayErrorContext(&e).to_string()))?;
         size += chunk.len() as u64;
         if size > limit {
-            return Err(StoreError::TooLarge {
+            return Err(BodyError::Store(StoreError::TooLarge {
                 key: key.to_owned(),
                 size,
                 limit,
-            });
+            }));
         }
         f(&chunk);
     }
@@ -222,7 +463,9 @@ impl ObjectStore for S3Store {
             None => {}
         }
         let what = format!("{}/{}", self.describe(), req.prefix);
-        let out = call.send().await.map_err(|e| map_err(&what, e))?;
+        self.health.check(&what)?;
+        let out = call.send().await.map_err(|e| self.failed(&what, e))?;
+        self.health.succeeded();
         let objects: Vec<ObjectMeta> = out
             .contents()
             .iter()
@@ -264,14 +507,10 @@ impl ObjectStore for S3Store {
     }
 
     async fn get(&self, key: &str, limit: u64) -> StoreResult<GetOutput> {
-        let out = self.open_body(key, limit).await?;
-        let size = out.content_length().unwrap_or(0).max(0) as u64;
-        let etag = unquote(out.e_tag());
-        let metadata = metadata_of(out.metadata());
-        let mut buf = BytesMut::with_capacity(size.min(limit) as usize);
-        for_each_chunk(key, out.body, limit, |c| buf.extend_from_slice(c)).await?;
+        let mut buf = Buffer(BytesMut::new());
+        let (etag, metadata, _) = self.download(key, limit, &mut buf).await?;
         Ok(GetOutput {
-            body: buf.freeze(),
+            body: buf.0.freeze(),
             etag,
             metadata,
         })
@@ -279,17 +518,17 @@ impl ObjectStore for S3Store {
 
     async fn get_md5(&self, key: &str, limit: u64) -> StoreResult<Hashed> {
         use md5::{Digest as _, Md5};
-        let out = self.open_body(key, limit).await?;
-        let mut md5 = Md5::new();
         // Chunk by chunk: an integrity check of a large file costs no more memory than a small one.
-        let size = for_each_chunk(key, out.body, limit, |c| md5.update(c)).await?;
+        let mut md5 = Hasher(Md5::new());
+        let (_, _, size) = self.download(key, limit, &mut md5).await?;
         Ok(Hashed {
             size,
-            md5: md5.finalize().into(),
+            md5: md5.0.finalize().into(),
         })
     }
 
     async fn head(&self, key: &str) -> StoreResult<HeadOutput> {
+        self.health.check(key)?;
         let out = self
             .client
             .head_object()
@@ -297,7 +536,8 @@ impl ObjectStore for S3Store {
             .key(key)
             .send()
             .await
-            .map_err(|e| map_err(key, e))?;
+            .map_err(|e| self.failed(key, e))?;
+        self.health.succeeded();
         Ok(HeadOutput {
             size: out.content_length().unwrap_or(0).max(0) as u64,
             etag: unquote(out.e_tag()),
@@ -327,23 +567,27 @@ impl ObjectStore for S3Store {
             PutMode::Update { etag } => call = call.if_match(format!("\"{etag}\"")),
         }
         let updating = matches!(mode, PutMode::Update { .. });
-        let out = call.send().await.map_err(|e| match map_err(key, e) {
+        self.health.check(key)?;
+        let out = call.send().await.map_err(|e| match self.failed(key, e) {
             // AWS answers a conditional update of a missing key with 404, s3s and OBS with
             // 412; to the caller both mean "not the object you read".
             StoreError::NotFound { key } if updating => StoreError::PreconditionFailed { key },
             other => other,
         })?;
+        self.health.succeeded();
         Ok(unquote(out.e_tag()))
     }
 
     async fn delete(&self, key: &str) -> StoreResult<()> {
+        self.health.check(key)?;
         self.client
             .delete_object()
             .bucket(&self.bucket)
             .key(key)
             .send()
             .await
-            .map_err(|e| map_err(key, e))?;
+            .map_err(|e| self.failed(key, e))?;
+        self.health.succeeded();
         Ok(())
     }
 }

@@ -6,6 +6,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod cli;
+pub mod fault_proxy;
 pub mod http_receiver;
 pub mod s3;
 pub mod smtp;
