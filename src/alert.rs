@@ -123,15 +123,45 @@ impl Alert {
     /// The identity of an alarm for de-duplication: the trace id per rule (the file and
     /// position when a trace has no id).
     pub fn id(&self) -> String {
-        match &self.trace_id {
-            Some(t) if !t.is_empty() => format!("{}:{t}", self.rule),
-            // One alarm per object and finding: a file mismatching now and missing later
-            // is two alarms.
-            _ if self.rule == RULE_INTEGRITY => {
-                format!("{}:{}:{}", self.rule, self.reason.as_str(), self.object)
-            }
-            _ => format!("{}:{}#{}", self.rule, self.object, self.index),
-        }
+        alarm_id(
+            self.rule,
+            self.reason.as_str(),
+            self.trace_id.as_deref(),
+            &self.object,
+            self.index,
+        )
+    }
+
+    /// The id of an alarm as written in a JSON line (`None` when the line is not an alarm).
+    pub fn id_of_line(line: &serde_json::Value) -> Option<String> {
+        let rule = line.get("rule")?.as_str()?;
+        let reason = line.get("reason")?.as_str()?;
+        let object = line.get("object")?.as_str()?;
+        let index = line.get("index")?.as_u64()?;
+        let trace_id = line.get("trace_id").and_then(|t| t.as_str());
+        Some(alarm_id(
+            rule,
+            reason,
+            trace_id,
+            object,
+            usize::try_from(index).ok()?,
+        ))
+    }
+}
+
+fn alarm_id(
+    rule: &str,
+    reason: &str,
+    trace_id: Option<&str>,
+    object: &str,
+    index: usize,
+) -> String {
+    match trace_id {
+        Some(t) if !t.is_empty() => format!("{rule}:{t}"),
+        // One alarm per object and finding: a file mismatching now and missing later is two
+        // alarms.
+        _ if rule == RULE_INTEGRITY => format!("{rule}:{reason}:{object}"),
+        _ => format!("{rule}:{object}#{index}"),
     }
 }
 
@@ -321,6 +351,17 @@ mod tests {
             detail: None,
             message: String::new(),
         }
+    }
+
+    #[test]
+    fn ids_are_the_same_from_the_alarm_and_from_its_json_line() {
+        let mut a = alert();
+        for trace_id in [Some("t-1".to_owned()), None] {
+            a.trace_id = trace_id;
+            let line = serde_json::to_value(&a).unwrap();
+            assert_eq!(Alert::id_of_line(&line), Some(a.id()));
+        }
+        assert_eq!(Alert::id_of_line(&serde_json::json!({"x": 1})), None);
     }
 
     #[test]

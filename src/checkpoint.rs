@@ -13,8 +13,8 @@ use crate::integrity::Ledger;
 use crate::store::{ObjectStore, PutMode, StoreError};
 
 /// The checkpoint format this build writes; it reads this and older ones.
-/// Version 2 added `integrity` (files awaiting their digest) and `notified` (alarm ids per
-/// notification sink); version 1 files are read as having none.
+/// Version 2 added `integrity` (files awaiting their digest), `notified` (alarm ids per
+/// notification sink) and `alert_logs`; version 1 files are read as having none.
 pub const FORMAT_VERSION: u32 = 2;
 
 /// Which part of the files a scan owns when several share the work.
@@ -72,6 +72,11 @@ pub struct State {
     /// missed from the next run.
     #[serde(default)]
     pub notified: BTreeMap<String, BTreeMap<String, DateTime<Utc>>>,
+    /// Per alarm file (`--alerts FILE`), its length when this state was written: alarms found
+    /// beyond it were written by a run that died before its next commit, and are recorded as
+    /// delivered by the next run instead of being written again.
+    #[serde(default)]
+    pub alert_logs: BTreeMap<String, u64>,
     pub updated_at: DateTime<Utc>,
 }
 
@@ -117,6 +122,7 @@ impl State {
             delivered: BTreeMap::new(),
             integrity: Ledger::default(),
             notified: BTreeMap::new(),
+            alert_logs: BTreeMap::new(),
             updated_at: now,
         }
     }

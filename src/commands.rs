@@ -16,7 +16,7 @@ use crate::discover::{self, Scope, Window};
 use crate::integrity::{DigestCheck, Mode as IntegrityMode};
 use crate::lease::{Lease, LeaseError};
 use crate::metrics::RunMetrics;
-use crate::notify::Outputs;
+use crate::notify::{AlertDest, Outputs};
 use crate::pipeline::{self, IntegrityJob, Job, NoHooks, Processor, Summary};
 use crate::progress::Progress;
 use crate::scan::{self, ScanHooks, ScanStop};
@@ -501,6 +501,8 @@ pub async fn scan(s: Settings, sc: ScanSettings) -> Outcome {
             return Outcome::Unusable(e.to_string());
         }
     };
+    let mut state = state;
+    recover_written_alarms(&mut state, &s.alerts, sc.now);
     let window = Window {
         from: checkpoint::window_start(&state, sc.lateness, sc.since),
         to: sc.now,
@@ -598,6 +600,31 @@ pub async fn scan(s: Settings, sc: ScanSettings) -> Outcome {
     let finished = finish(&s, &summary);
     let shard = sc.shard.map(|sh| (sh.index, sh.count));
     publish_metrics(&s, &summary, "scan", shard, outcome.unwrap_or(finished)).await
+}
+
+/// Alarms a killed run wrote to an alarm file after its last commit are in the file but not
+/// in the checkpoint: recorded as delivered now, so they are not written twice.
+fn recover_written_alarms(state: &mut State, dests: &[AlertDest], now: DateTime<Utc>) {
+    for d in dests {
+        let AlertDest::File(path) = d else { continue };
+        let Some(offset) = state.alert_logs.get(&path.display().to_string()).copied() else {
+            continue;
+        };
+        match crate::notify::ids_written_after(path, offset) {
+            Ok(Some(ids)) if !ids.is_empty() => {
+                tracing::info!(
+                    "{}: {} alarms were written after the last commit of an interrupted run; not writing them again",
+                    path.display(),
+                    ids.len()
+                );
+                for id in ids {
+                    state.delivered.entry(id).or_insert(now);
+                }
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!("{}: reading back alarms: {e}", path.display()),
+        }
+    }
 }
 
 fn stop_outcome(e: ScanStop) -> Outcome {

@@ -248,6 +248,8 @@ pub trait Hooks: Send {
     fn listing_failed(&mut self, _prefix: &str) {}
     /// Alerts reached the sink; `time` is their file's (what their record is pruned by).
     fn emitted(&mut self, _alerts: &[Alert], _time: DateTime<Utc>) {}
+    /// How far each alarm file is written, after alarms were emitted.
+    fn written(&mut self, _positions: Vec<(String, u64)>) {}
     /// Called once a file's alerts reached the JSON-lines output; `deferred` when they still
     /// wait for the notification sinks (see [`Hooks::finished`]). `false` stops the run.
     async fn done(&mut self, _outcome: &FileOutcome, _deferred: bool) -> bool {
@@ -451,6 +453,9 @@ pub async fn run(
                 );
                 out.emit(&outcome.alerts)?;
                 hooks.emitted(&outcome.alerts, outcome.time);
+                if !outcome.alerts.is_empty() {
+                    hooks.written(out.positions());
+                }
                 let deferred = match &all {
                     Some(all) => {
                         out.notifier
@@ -678,6 +683,7 @@ impl Run {
         }
         out.emit(&alerts)?;
         hooks.emitted(&alerts, job.now);
+        hooks.written(out.positions());
         for d in &self.digests {
             hooks.digest_done(&d.key, d.file.time);
         }

@@ -175,10 +175,13 @@ impl ScanHooks {
 
     /// Gives the lease back (also after a failed run: the state written so far stays valid).
     pub async fn release(&mut self) {
+        // Take the lease first: the renewer holds the lock through a whole renewal, so this
+        // waits for one in progress. Aborting it mid-renewal could drop a write the store
+        // completes anyway, leaving this run with a stale version it then cannot release.
+        let lease = self.lease.lock().await.take();
         if let Some(r) = self.renewer.take() {
             r.abort();
         }
-        let lease = self.lease.lock().await.take();
         if let Some(lease) = lease {
             lease.release(self.store.as_ref()).await;
         }
@@ -209,6 +212,10 @@ impl Hooks for ScanHooks {
         for a in alerts {
             self.state.delivered.insert(a.id(), time);
         }
+    }
+
+    fn written(&mut self, positions: Vec<(String, u64)>) {
+        self.state.alert_logs = positions.into_iter().collect();
     }
 
     fn digest_done(&mut self, key: &str, time: DateTime<Utc>) {

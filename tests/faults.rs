@@ -110,6 +110,9 @@ impl Setup {
         .arg(self.path("state/checkpoint.json"))
         .arg("--alerts")
         .arg(self.path("alerts.jsonl"))
+        // The digests are read (and checked) through the faults too.
+        .arg("--public-key")
+        .arg(fixtures().join("TEST-ONLY-digest-public-key.pem"))
         .args(extra)
         .output()
         .expect("run scan")

@@ -2,9 +2,8 @@
 //! a bucket that grows between runs (files appear in time order, some of them hours late).
 //! At the end:
 //! - every expected alarm was delivered at least once;
-//! - no alarm was delivered again once a committed checkpoint recorded it as delivered, and
-//!   no alarm was delivered twice by runs that were not killed (repeats can only come from
-//!   files in flight when a run was killed: README "What is guaranteed");
+//! - no alarm was delivered twice (the alarm file is read back after a kill: README "What is
+//!   guaranteed"), nor again once a committed checkpoint recorded it as delivered;
 //! - the checkpoint is valid: it parses, covers the whole time, lists only files that exist,
 //!   and every id it calls delivered was delivered.
 //!
@@ -73,7 +72,7 @@ fn rfc3339(t: DateTime<Utc>) -> String {
 }
 
 #[test]
-fn scans_killed_at_random_over_a_growing_bucket_lose_nothing_and_repeat_nothing_recorded() {
+fn scans_killed_at_random_over_a_growing_bucket_lose_nothing_and_repeat_nothing() {
     let seed = env_u64("CTSGUARD_SOAK_SEED").unwrap_or_else(|| {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -229,7 +228,9 @@ fn scans_killed_at_random_over_a_growing_bucket_lose_nothing_and_repeat_nothing_
         started.elapsed()
     );
     assert!(
-        killed >= rounds / 3,
+        // Most runs are killed; how many finish before their kill moment depends on the
+        // machine's speed.
+        killed >= rounds / 5,
         "only {killed} of {rounds} runs were killed"
     );
 
@@ -293,16 +294,17 @@ fn scans_killed_at_random_over_a_growing_bucket_lose_nothing_and_repeat_nothing_
         lines.len(),
         repeated
     );
-    // Repeats only come from files in flight at a kill (concurrency 4 and the commit
-    // interval): far fewer than the alarms.
+    // An alarm file is read back after a kill: what the killed run wrote after its last
+    // commit is recorded as delivered, not written again.
+    let twice: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
     assert!(
-        repeated <= killed * 4 * spec.traces_per_file as usize,
-        "{repeated} repeated after {killed} kills"
+        twice.is_empty(),
+        "{repeated} alarms delivered twice: {twice:?}"
     );
 
     // 3. The checkpoint is valid.
     let ck = checkpoint(&ck_path).expect("a checkpoint");
-    assert_eq!(ck["version"], 1);
+    assert_eq!(ck["version"], 2);
     assert_eq!(
         ck["scanned_until"],
         rfc3339(end + chrono::Duration::hours(1))

@@ -42,6 +42,10 @@ pub struct JsonLines {
     out: Box<dyn Write + Send>,
     /// The file, to force alerts to disk before the checkpoint records them as delivered.
     file: Option<std::fs::File>,
+    /// The file's path and length: the checkpoint records how far the file was written, so
+    /// a run after a crash can tell which alarms reached it after the last commit.
+    path: Option<PathBuf>,
+    len: u64,
     written: u64,
 }
 
@@ -51,6 +55,8 @@ impl JsonLines {
             AlertDest::Stdout => Ok(JsonLines {
                 out: Box::new(io::stdout()),
                 file: None,
+                path: None,
+                len: 0,
                 written: 0,
             }),
             // Appended to, never truncated: alarms of earlier runs are not for us to delete.
@@ -62,7 +68,7 @@ impl JsonLines {
                     .open(p)?;
                 // A run killed in the middle of a line left half a line: end it, so the
                 // next alert starts on a line of its own.
-                let len = f.metadata()?.len();
+                let mut len = f.metadata()?.len();
                 if len > 0 {
                     use std::io::{Read, Seek, SeekFrom};
                     let mut last = [0u8; 1];
@@ -70,11 +76,14 @@ impl JsonLines {
                     f.read_exact(&mut last)?;
                     if last[0] != b'\n' {
                         f.write_all(b"\n")?;
+                        len += 1;
                     }
                 }
                 Ok(JsonLines {
                     out: Box::new(f.try_clone()?),
                     file: Some(f),
+                    path: Some(p.clone()),
+                    len,
                     written: 0,
                 })
             }
@@ -96,6 +105,7 @@ impl JsonLines {
         if let Some(f) = &self.file {
             f.sync_data()?;
         }
+        self.len += buf.len() as u64;
         self.written += alerts.len() as u64;
         Ok(())
     }
@@ -106,6 +116,13 @@ impl JsonLines {
 
     pub fn written(&self) -> u64 {
         self.written
+    }
+
+    /// For a file: its path and how far it is written (and synced).
+    pub fn position(&self) -> Option<(String, u64)> {
+        self.path
+            .as_ref()
+            .map(|p| (p.display().to_string(), self.len))
     }
 }
 
@@ -132,6 +149,11 @@ impl Outputs {
         })
     }
 
+    /// Every alarm file and how far it is written.
+    pub fn positions(&self) -> Vec<(String, u64)> {
+        self.lines.iter().filter_map(JsonLines::position).collect()
+    }
+
     /// Writes one file's alarms to every JSON-lines stream.
     pub fn emit(&mut self, alerts: &[Alert]) -> io::Result<()> {
         self.lines.iter_mut().try_for_each(|l| l.emit(alerts))
@@ -140,4 +162,27 @@ impl Outputs {
     pub fn finish(&mut self) -> io::Result<()> {
         self.lines.iter_mut().try_for_each(JsonLines::finish)
     }
+}
+
+/// The alarm ids a file holds beyond `offset`: what an interrupted run wrote after its last
+/// commit (a half-written last line is not an alarm). `Ok(None)` when the file is shorter
+/// than `offset` (rotated or truncated since).
+pub fn ids_written_after(path: &std::path::Path, offset: u64) -> io::Result<Option<Vec<String>>> {
+    use std::io::{BufRead, Seek, SeekFrom};
+    let mut f = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    if f.metadata()?.len() < offset {
+        return Ok(None);
+    }
+    f.seek(SeekFrom::Start(offset))?;
+    let mut ids = Vec::new();
+    for line in io::BufReader::new(f).split(b'\n') {
+        if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&line?) {
+            ids.extend(Alert::id_of_line(&v));
+        }
+    }
+    Ok(Some(ids))
 }
