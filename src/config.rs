@@ -819,10 +819,39 @@ fn load_file(path: &Path) -> Result<FileConfig, ConfigError> {
         path: path.display().to_string(),
         reason: e.to_string(),
     })?;
-    toml::from_str(&text).map_err(|e| ConfigError::File {
+    let file: FileConfig = toml::from_str(&text).map_err(|e| ConfigError::File {
         path: path.display().to_string(),
         reason: e.to_string(),
-    })
+    })?;
+    let inline_secret = file
+        .s3
+        .as_ref()
+        .is_some_and(|s3| s3.secret_access_key.is_some() || s3.session_token.is_some());
+    if inline_secret {
+        warn_if_readable_by_others(path, "the config file holds [s3] credentials");
+    }
+    Ok(file)
+}
+
+/// Warns when a file holding a secret can be read by other users (a leaked credential is
+/// the one thing ctsguard cannot take back).
+pub fn warn_if_readable_by_others(path: &Path, what: &str) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(path) {
+            let mode = meta.permissions().mode();
+            if mode & 0o044 != 0 {
+                tracing::warn!(
+                    "{}: {what}, and its mode {:o} lets group or other users read it (chmod 600, or defaultMode 0400 for a Kubernetes Secret volume)",
+                    path.display(),
+                    mode & 0o777
+                );
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (path, what);
 }
 
 fn parse_size(v: &SizeValue) -> Result<u64, String> {

@@ -309,6 +309,7 @@ impl Ctx<'_> {
         if value.is_empty() {
             return Err(self.err(&setting, format!("{} is empty", path.display())));
         }
+        crate::config::warn_if_readable_by_others(path, &format!("{setting} holds a secret"));
         Ok(Secret::new(value))
     }
 
