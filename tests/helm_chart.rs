@@ -615,6 +615,8 @@ fn rendered_config_is_accepted_by_ctsguard() {
             .arg("--source")
             .arg(root().join("fixtures/bucket"))
             .env_remove("CTSGUARD_CONFIG")
+            // The Secret's SMN token, for the all-on values' SMN sink.
+            .env("CTSGUARD_SMN_TOKEN", "test-token")
             .output()
             .unwrap();
         assert!(
