@@ -222,54 +222,25 @@ impl Template {
             "legacy" => LEGACY_TEMPLATE,
             other => other,
         };
-        let err = |reason: String| TemplateError {
+        let pieces = parse_pieces(text, |name| {
+            FIELDS.iter().copied().find(|f| *f == name).ok_or_else(|| {
+                format!(
+                    "unknown placeholder {{{name}}}; known: {}",
+                    FIELDS.join(", ")
+                )
+            })
+        })
+        .map_err(|reason| TemplateError {
             template: spec.to_owned(),
             reason,
-        };
-        let mut parts = Vec::new();
-        let mut lit = String::new();
-        let mut chars = text.chars().peekable();
-        while let Some(c) = chars.next() {
-            match c {
-                '{' if chars.peek() == Some(&'{') => {
-                    chars.next();
-                    lit.push('{');
-                }
-                '}' if chars.peek() == Some(&'}') => {
-                    chars.next();
-                    lit.push('}');
-                }
-                '{' => {
-                    let mut name = String::new();
-                    let mut closed = false;
-                    for c in chars.by_ref() {
-                        if c == '}' {
-                            closed = true;
-                            break;
-                        }
-                        name.push(c);
-                    }
-                    if !closed {
-                        return Err(err(format!("placeholder {{{name} is not closed with '}}'")));
-                    }
-                    let field = FIELDS.iter().find(|f| **f == name).ok_or_else(|| {
-                        err(format!(
-                            "unknown placeholder {{{name}}}; known: {}",
-                            FIELDS.join(", ")
-                        ))
-                    })?;
-                    if !lit.is_empty() {
-                        parts.push(Part::Lit(std::mem::take(&mut lit)));
-                    }
-                    parts.push(Part::Field(field));
-                }
-                '}' => return Err(err("unmatched '}' (write '}}' for a literal brace)".into())),
-                c => lit.push(c),
-            }
-        }
-        if !lit.is_empty() {
-            parts.push(Part::Lit(lit));
-        }
+        })?;
+        let parts = pieces
+            .into_iter()
+            .map(|p| match p {
+                Piece::Lit(s) => Part::Lit(s),
+                Piece::Field(f) => Part::Field(f),
+            })
+            .collect();
         Ok(Template { parts })
     }
 
@@ -283,6 +254,60 @@ impl Template {
         }
         out
     }
+}
+
+/// A piece of a template: literal text, or a placeholder as `resolve` read its name.
+pub enum Piece<P> {
+    Lit(String),
+    Field(P),
+}
+
+/// Splits a template into literal text and `{name}` placeholders (`{{` and `}}` are literal
+/// braces); `resolve` checks each name, so a typo fails at start, not in a message.
+pub fn parse_pieces<P>(
+    text: &str,
+    mut resolve: impl FnMut(&str) -> Result<P, String>,
+) -> Result<Vec<Piece<P>>, String> {
+    let mut pieces = Vec::new();
+    let mut lit = String::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '{' if chars.peek() == Some(&'{') => {
+                chars.next();
+                lit.push('{');
+            }
+            '}' if chars.peek() == Some(&'}') => {
+                chars.next();
+                lit.push('}');
+            }
+            '{' => {
+                let mut name = String::new();
+                let mut closed = false;
+                for c in chars.by_ref() {
+                    if c == '}' {
+                        closed = true;
+                        break;
+                    }
+                    name.push(c);
+                }
+                if !closed {
+                    return Err(format!("placeholder {{{name} is not closed with '}}'"));
+                }
+                let field = resolve(&name)?;
+                if !lit.is_empty() {
+                    pieces.push(Piece::Lit(std::mem::take(&mut lit)));
+                }
+                pieces.push(Piece::Field(field));
+            }
+            '}' => return Err("unmatched '}' (write '}}' for a literal brace)".into()),
+            c => lit.push(c),
+        }
+    }
+    if !lit.is_empty() {
+        pieces.push(Piece::Lit(lit));
+    }
+    Ok(pieces)
 }
 
 fn field(a: &Alert, name: &str) -> String {

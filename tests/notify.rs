@@ -90,7 +90,7 @@ fn stderr(out: &Output) -> String {
 
 /// The alarm ids a webhook `json` payload covers.
 fn covered(reqs: &[Received]) -> Vec<String> {
-    let mut ids: Vec<String> = reqs
+    let alarms: Vec<Value> = reqs
         .iter()
         .flat_map(|r| {
             let v = r.json();
@@ -98,18 +98,11 @@ fn covered(reqs: &[Received]) -> Vec<String> {
             assert_eq!(v["count"].as_u64(), Some(alarms.len() as u64), "{v}");
             alarms
         })
-        .map(|a| {
-            format!(
-                "{}:{}",
-                a["rule"].as_str().unwrap_or_default(),
-                a["trace_id"].as_str().unwrap_or_default()
-            )
-        })
         .collect();
-    ids.sort();
-    ids
+    ids(&alarms)
 }
 
+/// The alarms' ids (`<rule>:<trace_id>`), sorted.
 fn ids(alarms: &[Value]) -> Vec<String> {
     let mut v: Vec<String> = alarms
         .iter()

@@ -126,7 +126,10 @@ to = "secops@example.com"
     assert!(!smn.requests().is_empty());
     assert!(!hook.requests().is_empty());
     assert!(!mail.mails().is_empty());
-    assert!(mail.logins().iter().all(|u| u == USER), "logged in with the password");
+    assert!(
+        mail.logins().iter().all(|u| u == USER),
+        "logged in with the password"
+    );
     // The token file is readable by others: said, without its content.
     assert!(
         stderr.contains("smn-token") && stderr.contains("644"),

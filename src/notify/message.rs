@@ -14,7 +14,7 @@
 
 use std::collections::HashMap;
 
-use crate::alert::{Alert, Template, TemplateError};
+use crate::alert::{parse_pieces, Alert, Piece, Template, TemplateError};
 
 use super::sink::{GroupKey, Notification};
 
@@ -44,60 +44,32 @@ pub struct GroupTemplate {
 
 impl GroupTemplate {
     pub fn parse(text: &str) -> Result<Self, TemplateError> {
-        let err = |reason: String| TemplateError {
+        let pieces = parse_pieces(text, |name| {
+            match GROUP_FIELDS.iter().find(|f| **f == name) {
+                Some(f) => Ok(Part::Group(f)),
+                // The alert's own parser knows (and lists) its fields.
+                None => Template::parse(&format!("{{{name}}}"))
+                    .map(Part::Alert)
+                    .map_err(|e| {
+                        format!(
+                            "{}; group placeholders: {}",
+                            e.reason,
+                            GROUP_FIELDS.join(", ")
+                        )
+                    }),
+            }
+        })
+        .map_err(|reason| TemplateError {
             template: text.to_owned(),
             reason,
-        };
-        let mut parts = Vec::new();
-        let mut lit = String::new();
-        let mut chars = text.chars().peekable();
-        while let Some(c) = chars.next() {
-            match c {
-                '{' if chars.peek() == Some(&'{') => {
-                    chars.next();
-                    lit.push('{');
-                }
-                '}' if chars.peek() == Some(&'}') => {
-                    chars.next();
-                    lit.push('}');
-                }
-                '{' => {
-                    let mut name = String::new();
-                    let mut closed = false;
-                    for c in chars.by_ref() {
-                        if c == '}' {
-                            closed = true;
-                            break;
-                        }
-                        name.push(c);
-                    }
-                    if !closed {
-                        return Err(err(format!("placeholder {{{name} is not closed with '}}'")));
-                    }
-                    if !lit.is_empty() {
-                        parts.push(Part::Lit(std::mem::take(&mut lit)));
-                    }
-                    match GROUP_FIELDS.iter().find(|f| **f == name) {
-                        Some(f) => parts.push(Part::Group(f)),
-                        // The alert's own parser knows (and lists) its fields.
-                        None => parts.push(Part::Alert(
-                            Template::parse(&format!("{{{name}}}")).map_err(|e| {
-                                err(format!(
-                                    "{}; group placeholders: {}",
-                                    e.reason,
-                                    GROUP_FIELDS.join(", ")
-                                ))
-                            })?,
-                        )),
-                    }
-                }
-                '}' => return Err(err("unmatched '}' (write '}}' for a literal brace)".into())),
-                c => lit.push(c),
-            }
-        }
-        if !lit.is_empty() {
-            parts.push(Part::Lit(lit));
-        }
+        })?;
+        let parts = pieces
+            .into_iter()
+            .map(|p| match p {
+                Piece::Lit(s) => Part::Lit(s),
+                Piece::Field(f) => f,
+            })
+            .collect();
         Ok(GroupTemplate { parts })
     }
 
