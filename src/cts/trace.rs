@@ -951,6 +951,25 @@ mod fast {
         fn string_body(&mut self) -> Option<bool> {
             let mut escaped = false;
             loop {
+                // Eight bytes at a time while none of them can end the run (most of a
+                // trace's bytes are string content): the byte loop below then finds the
+                // exact position. `has_less(x, n)` is the classic "some byte < n" test; it
+                // can only err on positions after a true hit, which the byte loop handles.
+                const LO: u64 = 0x0101_0101_0101_0101;
+                const HI: u64 = 0x8080_8080_8080_8080;
+                let has_zero = |x: u64| x.wrapping_sub(LO) & !x & HI;
+                while let Some(chunk) = self.b.get(self.i..self.i + 8) {
+                    let mut word = [0u8; 8];
+                    word.copy_from_slice(chunk);
+                    let w = u64::from_le_bytes(word);
+                    let stop = has_zero(w ^ (LO * u64::from(b'"')))
+                        | has_zero(w ^ (LO * u64::from(b'\\')))
+                        | (w.wrapping_sub(LO * 0x20) & !w & HI);
+                    if stop != 0 {
+                        break;
+                    }
+                    self.i += 8;
+                }
                 while let Some(&c) = self.b.get(self.i) {
                     if STOP[c as usize] {
                         break;
@@ -1535,6 +1554,20 @@ mod tests {
         assert!(!same_as_general(br#"{"trace_name":"login"}"#));
         // Invalid UTF-8 in a skipped string: serde_json's own business.
         same_as_general(b"[{\"trace_name\":\"login\",\"x\":\"\xff\"}]");
+    }
+
+    #[test]
+    fn fast_scan_finds_stops_at_every_offset_of_a_word() {
+        for at in 0..20 {
+            for stop in [
+                "\u{1}", "\u{1f}", "\\n", "\\u00e9", "\\ud800", "\"", "\u{7f}", "é",
+            ] {
+                let mut v = "abcdefghijklmnopqrstuvwxyz".to_owned();
+                v.insert_str(at, stop);
+                let json = format!(r#"[{{"trace_name":"login","x":"{v}","source_ip":"1.2.3.4"}}]"#);
+                same_as_general(json.as_bytes());
+            }
+        }
     }
 
     #[test]
