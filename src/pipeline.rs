@@ -1,6 +1,7 @@
 //! The processing pipeline: fetch (async, bounded) → check & decode & detect (rayon) → emit,
 //! in key order whatever the parallelism.
 
+use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
@@ -15,7 +16,7 @@ use serde::Serialize;
 use crate::alert::{rfc3339, Alert, Template};
 use crate::cts::digest::{md5_matches, Integrity};
 use crate::cts::layout::CtsFile;
-use crate::cts::trace::{inflate, parse_traces};
+use crate::cts::trace::{inflate_into, parse_traces};
 use crate::detect::{Reason, Rule, RULE_INTEGRITY};
 use crate::discover::{self, Candidate, Listed, Scope, Window};
 use crate::integrity::{
@@ -99,11 +100,28 @@ pub fn finding_alert(f: Finding, time: DateTime<Utc>) -> Alert {
     Alert::integrity(&f.key, f.file.as_ref(), reason, f.detail, Some(time))
 }
 
+thread_local! {
+    /// Each rayon worker's decompression buffer, kept from file to file.
+    static INFLATE_BUF: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+}
+
+/// A worker keeps a buffer up to this size; one huge file must not pin its memory for the run.
+const KEEP_BUFFER: usize = 64 << 20;
+
 impl Processor {
     /// Checks, decodes and inspects one downloaded file. CPU-bound: run it on rayon.
     pub fn process(&self, cand: &Candidate, raw: &[u8]) -> FileOutcome {
+        let mut buf = INFLATE_BUF.take();
+        let outcome = self.process_with(cand, raw, &mut buf);
+        if buf.capacity() <= KEEP_BUFFER {
+            INFLATE_BUF.set(buf);
+        }
+        outcome
+    }
+
+    fn process_with(&self, cand: &Candidate, raw: &[u8], buf: &mut Vec<u8>) -> FileOutcome {
         let md5: [u8; 16] = Md5::digest(raw).into();
-        let inflated = inflate(raw, self.max_file_size);
+        let inflated = inflate_into(raw, self.max_file_size, buf);
         let parsed = parse_traces(&inflated.json);
         let mut all = inflated.error.iter().chain(&parsed.errors);
         let mut problems: Vec<String> = all

@@ -117,26 +117,53 @@ pub fn inflate(raw: &[u8], limit: u64) -> Inflated<'_> {
         };
     }
     if !raw.starts_with(&GZIP_MAGIC) {
-        if raw.len() as u64 > limit {
-            return Inflated {
-                json: Cow::Borrowed(&[]),
-                error: Some(DecodeError::TooLarge { limit }),
-            };
-        }
+        return plain(raw, limit);
+    }
+    let mut out = Vec::new();
+    let error = gunzip(raw, limit, &mut out);
+    Inflated {
+        json: Cow::Owned(out),
+        error,
+    }
+}
+
+/// [`inflate`] into `out` (cleared first): a caller that keeps the buffer between files saves
+/// the allocation and, more, the page faults of touching fresh memory for every file.
+pub fn inflate_into<'a>(raw: &'a [u8], limit: u64, out: &'a mut Vec<u8>) -> Inflated<'a> {
+    if !raw.starts_with(&GZIP_MAGIC) {
+        return plain(raw, limit);
+    }
+    let error = gunzip(raw, limit, out);
+    Inflated {
+        json: Cow::Borrowed(out),
+        error,
+    }
+}
+
+fn plain(raw: &[u8], limit: u64) -> Inflated<'_> {
+    if raw.len() as u64 > limit {
         return Inflated {
-            json: Cow::Borrowed(strip_bom(raw)),
-            error: None,
+            json: Cow::Borrowed(&[]),
+            error: Some(DecodeError::TooLarge { limit }),
         };
     }
+    Inflated {
+        json: Cow::Borrowed(strip_bom(raw)),
+        error: None,
+    }
+}
+
+fn gunzip(raw: &[u8], limit: u64, out: &mut Vec<u8>) -> Option<DecodeError> {
+    out.clear();
     // Trace JSON compresses about 10:1; guessing the size saves most reallocations.
     let guess = (raw.len() as u64)
         .saturating_mul(10)
         .min(limit)
         .min(256 << 20) as usize;
-    let mut out = Vec::with_capacity(guess);
+    out.reserve(guess);
     // Read one byte past the limit to tell "exactly at the limit" from "over it".
     let mut reader = MultiGzDecoder::new(raw).take(limit.saturating_add(1));
-    let error = match reader.read_to_end(&mut out) {
+    let error = match reader.read_to_end(out) {
         Ok(_) if out.len() as u64 > limit => {
             out.clear();
             out.shrink_to_fit();
@@ -145,13 +172,10 @@ pub fn inflate(raw: &[u8], limit: u64) -> Inflated<'_> {
         Ok(_) => None,
         Err(e) => Some(DecodeError::Gzip(e.to_string())),
     };
-    if strip_bom(&out).len() != out.len() {
+    if strip_bom(out).len() != out.len() {
         out.drain(..3);
     }
-    Inflated {
-        json: Cow::Owned(out),
-        error,
-    }
+    error
 }
 
 fn strip_bom(b: &[u8]) -> &[u8] {
@@ -169,6 +193,19 @@ pub struct Parsed<'a> {
 /// are kept, and reading resumes at the next line that opens a new value, so one bad line of a
 /// newline-delimited file costs only that line.
 pub fn parse_traces(json: &[u8]) -> Parsed<'_> {
+    // Nearly every CTS file is one array of well-formed trace objects: the fast path reads
+    // exactly those, and hands anything else (other shapes, escapes in the fields read,
+    // damage) to the general reader below, which also does the error reporting.
+    if let Some(parsed) = fast::parse(json) {
+        return parsed;
+    }
+    parse_traces_general(json)
+}
+
+/// The general reader: every shape of SPEC §2, with error recovery. Public only so the
+/// micro-benchmarks can compare it with the fast path on the same bytes.
+#[doc(hidden)]
+pub fn parse_traces_general(json: &[u8]) -> Parsed<'_> {
     let mut parsed = Parsed::default();
     let mut start = 0;
     while start < json.len() {
@@ -775,6 +812,468 @@ impl<'de> de::Deserialize<'de> for NameKey {
     }
 }
 
+/// The fast path of [`parse_traces`]: a strict, hand-written reader for the common shape (one
+/// top-level array of trace objects whose read fields are plain strings, integers or `null`).
+///
+/// Why: serde_json visits every value of every trace, building strings for fields nobody
+/// reads; this reader validates the UTF-8 of the whole buffer once, then only scans the bytes
+/// of the values it skips. It is all or nothing: on anything it does not handle it returns
+/// `None`, and the general reader reads the file from the start, so the result (traces and
+/// errors) is the general reader's by construction. An object it cannot read on its own (a
+/// string field with escapes, a number where a string belongs, a wrapper, an object that is
+/// not a trace) is read by the general reader's element code, and only that object.
+///
+/// It accepts no input that serde_json rejects: skipped strings are checked for control
+/// characters and escapes (a `\u` escape of a surrogate falls back, since serde_json judges
+/// those by context), numbers follow the JSON grammar (no exponents, no long digit runs:
+/// those fall back), nesting deeper than serde_json's limit falls back.
+mod fast {
+    use std::borrow::Cow;
+
+    use super::{ElementSeed, Parsed, Sink, Trace, TraceTime, User};
+    use serde::de::{self, DeserializeSeed, Deserializer};
+
+    /// serde_json stops at 128 levels; stay well inside it.
+    const MAX_DEPTH: u32 = 100;
+    /// serde_json reads long digit runs as floats and fails on infinite ones: leave those to it.
+    const MAX_NUMBER_LEN: usize = 64;
+
+    /// Bytes that end a run of plain string content: `"`, `\` and control characters.
+    static STOP: [bool; 256] = {
+        let mut t = [false; 256];
+        let mut i = 0;
+        while i < 0x20 {
+            t[i] = true;
+            i += 1;
+        }
+        t[b'"' as usize] = true;
+        t[b'\\' as usize] = true;
+        t
+    };
+
+    pub(super) fn parse(json: &[u8]) -> Option<Parsed<'_>> {
+        let text = std::str::from_utf8(json).ok()?;
+        let mut r = Reader {
+            text,
+            b: json,
+            i: 0,
+        };
+        r.ws();
+        r.eat(b'[')?;
+        let mut sink = Sink::default();
+        r.ws();
+        if r.peek()? == b']' {
+            r.i += 1;
+        } else {
+            loop {
+                r.ws();
+                if r.peek()? != b'{' {
+                    return None;
+                }
+                match r.trace() {
+                    Some(t) => sink.traces.push(t),
+                    None => r.general_element(&mut sink)?,
+                }
+                r.ws();
+                match r.next()? {
+                    b',' => continue,
+                    b']' => break,
+                    _ => return None,
+                }
+            }
+        }
+        r.ws();
+        if r.i != json.len() || !sink.junk.is_empty() {
+            return None;
+        }
+        Some(Parsed {
+            traces: sink.traces,
+            errors: Vec::new(),
+        })
+    }
+
+    struct Reader<'a> {
+        text: &'a str,
+        b: &'a [u8],
+        i: usize,
+    }
+
+    /// A top-level list element read by the general reader (`ElementSeed`).
+    struct Element<'de>(Sink<'de>);
+
+    impl<'de> de::Deserialize<'de> for Element<'de> {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            let mut sink = Sink::default();
+            ElementSeed(&mut sink).deserialize(d)?;
+            Ok(Element(sink))
+        }
+    }
+
+    impl<'a> Reader<'a> {
+        #[inline]
+        fn peek(&self) -> Option<u8> {
+            self.b.get(self.i).copied()
+        }
+
+        #[inline]
+        fn next(&mut self) -> Option<u8> {
+            let c = self.peek()?;
+            self.i += 1;
+            Some(c)
+        }
+
+        #[inline]
+        fn eat(&mut self, c: u8) -> Option<()> {
+            (self.next()? == c).then_some(())
+        }
+
+        #[inline]
+        fn ws(&mut self) {
+            while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.b.get(self.i) {
+                self.i += 1;
+            }
+        }
+
+        fn literal(&mut self, word: &[u8]) -> Option<()> {
+            if self.b[self.i..].starts_with(word) {
+                self.i += word.len();
+                Some(())
+            } else {
+                None
+            }
+        }
+
+        /// The element at `i` (an object), read by the general reader into `sink`.
+        fn general_element(&mut self, sink: &mut Sink<'a>) -> Option<()> {
+            let rest = &self.b[self.i..];
+            let mut stream = serde_json::Deserializer::from_slice(rest).into_iter::<Element>();
+            let Element(got) = stream.next()?.ok()?;
+            self.i += stream.byte_offset();
+            sink.traces.extend(got.traces);
+            sink.junk.extend(got.junk);
+            Some(())
+        }
+
+        /// Skips string content from `i` (just after the opening quote) to the closing
+        /// quote; `Some(true)` when there were escapes.
+        #[inline]
+        fn string_body(&mut self) -> Option<bool> {
+            let mut escaped = false;
+            loop {
+                // Eight bytes at a time while none of them can end the run (most of a
+                // trace's bytes are string content): the byte loop below then finds the
+                // exact position. `has_less(x, n)` is the classic "some byte < n" test; it
+                // can only err on positions after a true hit, which the byte loop handles.
+                const LO: u64 = 0x0101_0101_0101_0101;
+                const HI: u64 = 0x8080_8080_8080_8080;
+                let has_zero = |x: u64| x.wrapping_sub(LO) & !x & HI;
+                while let Some(chunk) = self.b.get(self.i..self.i + 8) {
+                    let mut word = [0u8; 8];
+                    word.copy_from_slice(chunk);
+                    let w = u64::from_le_bytes(word);
+                    let stop = has_zero(w ^ (LO * u64::from(b'"')))
+                        | has_zero(w ^ (LO * u64::from(b'\\')))
+                        | (w.wrapping_sub(LO * 0x20) & !w & HI);
+                    if stop != 0 {
+                        break;
+                    }
+                    self.i += 8;
+                }
+                while let Some(&c) = self.b.get(self.i) {
+                    if STOP[c as usize] {
+                        break;
+                    }
+                    self.i += 1;
+                }
+                match self.next()? {
+                    b'"' => return Some(escaped),
+                    b'\\' => {
+                        escaped = true;
+                        match self.next()? {
+                            b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => {}
+                            b'u' => {
+                                let hex = self.b.get(self.i..self.i + 4)?;
+                                let s = std::str::from_utf8(hex).ok()?;
+                                let v = u16::from_str_radix(s, 16).ok()?;
+                                // `from_str_radix` takes a sign; JSON does not.
+                                if !hex.iter().all(u8::is_ascii_hexdigit)
+                                    || (0xD800..=0xDFFF).contains(&v)
+                                {
+                                    return None;
+                                }
+                                self.i += 4;
+                            }
+                            _ => return None,
+                        }
+                    }
+                    // A control character: invalid JSON, for the general reader to report.
+                    _ => return None,
+                }
+            }
+        }
+
+        /// A string without escapes, borrowed (the buffer is valid UTF-8 and `"` is ASCII, so
+        /// the bounds are character boundaries).
+        #[inline]
+        fn plain_string(&mut self) -> Option<&'a str> {
+            self.eat(b'"')?;
+            let start = self.i;
+            if self.string_body()? {
+                return None;
+            }
+            self.text.get(start..self.i - 1)
+        }
+
+        /// A field read as text: a plain string or `null`; other values fall back.
+        #[inline]
+        fn text(&mut self) -> Option<Option<Cow<'a, str>>> {
+            match self.peek()? {
+                b'"' => Some(Some(Cow::Borrowed(self.plain_string()?))),
+                b'n' => self.literal(b"null").map(|_| None),
+                _ => None,
+            }
+        }
+
+        /// `time`: a non-negative integer without leading zeros, a plain string or `null`.
+        fn time(&mut self) -> Option<Option<TraceTime<'a>>> {
+            match self.peek()? {
+                b'"' => Some(Some(TraceTime::Text(Cow::Borrowed(self.plain_string()?)))),
+                b'n' => self.literal(b"null").map(|_| None),
+                b'1'..=b'9' => {
+                    let start = self.i;
+                    while self.peek().is_some_and(|c| c.is_ascii_digit()) {
+                        self.i += 1;
+                    }
+                    if matches!(self.peek(), Some(b'.' | b'e' | b'E')) || self.i - start > 18 {
+                        return None;
+                    }
+                    let v = self.text.get(start..self.i)?.parse::<i64>().ok()?;
+                    Some(Some(TraceTime::Millis(v)))
+                }
+                _ => None,
+            }
+        }
+
+        /// `user`: an object, a plain name or `null`.
+        fn user(&mut self) -> Option<Option<User<'a>>> {
+            match self.peek()? {
+                b'"' => Some(Some(User {
+                    name: Some(Cow::Borrowed(self.plain_string()?)),
+                    ..User::default()
+                })),
+                b'n' => self.literal(b"null").map(|_| None),
+                b'{' => {
+                    let mut u = User::default();
+                    self.fields(|r, key| {
+                        match key {
+                            "id" => u.id = r.text()?,
+                            "name" => u.name = r.text()?,
+                            "type" => u.user_type = r.text()?,
+                            "domain" => (u.domain_id, u.domain_name) = r.domain()?,
+                            _ => r.skip(1)?,
+                        }
+                        Some(())
+                    })?;
+                    Some(Some(u))
+                }
+                _ => None,
+            }
+        }
+
+        /// `user.domain`: (id, name) of an object, a plain name, or `null`.
+        #[allow(clippy::type_complexity)]
+        fn domain(&mut self) -> Option<(Option<Cow<'a, str>>, Option<Cow<'a, str>>)> {
+            match self.peek()? {
+                b'"' => Some((None, Some(Cow::Borrowed(self.plain_string()?)))),
+                b'n' => self.literal(b"null").map(|_| (None, None)),
+                b'{' => {
+                    let (mut id, mut name) = (None, None);
+                    self.fields(|r, key| {
+                        match key {
+                            "id" => id = r.text()?,
+                            "name" => name = r.text()?,
+                            "type" => {
+                                r.text()?;
+                            }
+                            // A domain inside the domain: rare enough for the general reader.
+                            "domain" => return None,
+                            _ => r.skip(2)?,
+                        }
+                        Some(())
+                    })?;
+                    Some((id, name))
+                }
+                _ => None,
+            }
+        }
+
+        /// Reads an object's members, calling `field` with the reader at each value.
+        #[inline]
+        fn fields(
+            &mut self,
+            mut field: impl FnMut(&mut Self, &'a str) -> Option<()>,
+        ) -> Option<()> {
+            self.eat(b'{')?;
+            self.ws();
+            if self.peek()? == b'}' {
+                self.i += 1;
+                return Some(());
+            }
+            loop {
+                self.ws();
+                let key = self.plain_string()?;
+                self.ws();
+                self.eat(b':')?;
+                self.ws();
+                field(self, key)?;
+                self.ws();
+                match self.next()? {
+                    b',' => {}
+                    b'}' => return Some(()),
+                    _ => return None,
+                }
+            }
+        }
+
+        /// One trace object, as `read_object` reads it; `None` (position undefined) for
+        /// anything else, which the caller hands to the general reader.
+        fn trace(&mut self) -> Option<Trace<'a>> {
+            let start = self.i;
+            let mut t = Trace::default();
+            let mut is_trace = false;
+            let read = self.fields(|r, key| {
+                match key {
+                    "trace_id" => {
+                        t.trace_id = r.text()?;
+                        is_trace = true;
+                    }
+                    "trace_name" => {
+                        t.trace_name = r.text()?;
+                        is_trace = true;
+                    }
+                    "source_ip" => t.source_ip = r.text()?,
+                    "time" => t.time = r.time()?,
+                    "service_type" => t.service_type = r.text()?,
+                    "resource_type" => t.resource_type = r.text()?,
+                    "trace_rating" => t.trace_rating = r.text()?,
+                    "trace_status" => {
+                        let v = r.text()?;
+                        if t.trace_rating.is_none() {
+                            t.trace_rating = v;
+                        }
+                    }
+                    "trace_type" => t.trace_type = r.text()?,
+                    "domain_id" => t.domain_id = r.text()?,
+                    "user" => t.user = r.user()?,
+                    // A wrapper: the general reader's business.
+                    "cts" => return None,
+                    // Lists under other keys of a trace never become traces: skip them.
+                    _ => r.skip(1)?,
+                }
+                Some(())
+            });
+            if read.is_some() && is_trace {
+                return Some(t);
+            }
+            self.i = start;
+            None
+        }
+
+        /// Skips one value, checking it as strictly as serde_json does.
+        fn skip(&mut self, depth: u32) -> Option<()> {
+            match self.peek()? {
+                b'"' => {
+                    self.i += 1;
+                    self.string_body().map(|_| ())
+                }
+                b'{' => {
+                    if depth > MAX_DEPTH {
+                        return None;
+                    }
+                    self.i += 1;
+                    self.ws();
+                    if self.peek()? == b'}' {
+                        self.i += 1;
+                        return Some(());
+                    }
+                    loop {
+                        self.ws();
+                        self.eat(b'"')?;
+                        self.string_body()?;
+                        self.ws();
+                        self.eat(b':')?;
+                        self.ws();
+                        self.skip(depth + 1)?;
+                        self.ws();
+                        match self.next()? {
+                            b',' => {}
+                            b'}' => return Some(()),
+                            _ => return None,
+                        }
+                    }
+                }
+                b'[' => {
+                    if depth > MAX_DEPTH {
+                        return None;
+                    }
+                    self.i += 1;
+                    self.ws();
+                    if self.peek()? == b']' {
+                        self.i += 1;
+                        return Some(());
+                    }
+                    loop {
+                        self.ws();
+                        self.skip(depth + 1)?;
+                        self.ws();
+                        match self.next()? {
+                            b',' => {}
+                            b']' => return Some(()),
+                            _ => return None,
+                        }
+                    }
+                }
+                b't' => self.literal(b"true"),
+                b'f' => self.literal(b"false"),
+                b'n' => self.literal(b"null"),
+                b'-' | b'0'..=b'9' => self.number(),
+                _ => None,
+            }
+        }
+
+        /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?`; exponents and long numbers fall back.
+        fn number(&mut self) -> Option<()> {
+            let start = self.i;
+            if self.peek()? == b'-' {
+                self.i += 1;
+            }
+            match self.next()? {
+                b'0' => {}
+                b'1'..=b'9' => {
+                    while self.peek().is_some_and(|c| c.is_ascii_digit()) {
+                        self.i += 1;
+                    }
+                }
+                _ => return None,
+            }
+            if self.peek() == Some(b'.') {
+                self.i += 1;
+                let frac = self.i;
+                while self.peek().is_some_and(|c| c.is_ascii_digit()) {
+                    self.i += 1;
+                }
+                if self.i == frac {
+                    return None;
+                }
+            }
+            if matches!(self.peek(), Some(b'e' | b'E')) || self.i - start > MAX_NUMBER_LEN {
+                return None;
+            }
+            Some(())
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -958,6 +1457,126 @@ mod tests {
             inflate(&bad, 1 << 20).error,
             Some(DecodeError::Gzip(_))
         ));
+    }
+
+    /// The fast path must give exactly what the general reader gives, or step aside.
+    fn same_as_general(json: &[u8]) -> bool {
+        let general = parse_traces_general(json);
+        let got = parse_traces(json);
+        assert_eq!(
+            got.traces,
+            general.traces,
+            "{}",
+            String::from_utf8_lossy(json)
+        );
+        assert_eq!(
+            got.errors,
+            general.errors,
+            "{}",
+            String::from_utf8_lossy(json)
+        );
+        fast::parse(json).is_some()
+    }
+
+    #[test]
+    fn fast_path_matches_the_general_reader_on_generated_trees() {
+        let spec = crate::gen::GenSpec {
+            old_shape_share: 0.3,
+            ..crate::gen::GenSpec::fixtures()
+        };
+        let (objects, _) = crate::gen::build(&spec).unwrap();
+        let (mut trace_files, mut fast_files) = (0, 0);
+        for o in &objects {
+            let inf = inflate(&o.body, 1 << 30);
+            let fast = same_as_general(&inf.json);
+            if o.key.contains("CloudTrace_") {
+                trace_files += 1;
+                fast_files += usize::from(fast);
+            }
+        }
+        // Ordinary files (arrays of traces) take the fast path; the edge cases do not.
+        assert!(
+            fast_files * 10 >= trace_files * 8,
+            "{fast_files} of {trace_files}"
+        );
+    }
+
+    #[test]
+    fn fast_path_steps_aside_for_what_it_does_not_read() {
+        let cases: &[&str] = &[
+            &format!("[{A},{B}]"),
+            &format!(" \n[ {A} , {B} ]\n"),
+            "[]",
+            "[ ]",
+            &format!("[{A},null]"),
+            &format!("[{A},{B}"),
+            &format!("[{A},{B},]"),
+            &format!("[{A}] [{B}]"),
+            &format!("[{A}] x"),
+            r#"[{"trace_name":"log\u0069n","source_ip":"1.2.3.4"}]"#,
+            r#"[{"trace_name":"login","x":"a\u00e9\n\"b"}]"#,
+            r#"[{"trace_name":"login","x":"\ud800"}]"#,
+            r#"[{"trace_name":"login","x":"\ud83d\ude00"}]"#,
+            r#"[{"trace_name":"login","x":"\x"}]"#,
+            "[{\"trace_name\":\"login\",\"x\":\"a\u{1}b\"}]",
+            r#"[{"trace_name":"login","x":1e5}]"#,
+            r#"[{"trace_name":"login","x":[1.5,-0,0.25,{"a":[true,false,null]}]}]"#,
+            r#"[{"trace_name":"login","x":01}]"#,
+            r#"[{"trace_name":"login","x":1.}]"#,
+            r#"[{"trace_name":"login","x":-}]"#,
+            r#"[{"trace_name":"login","x":tru}]"#,
+            r#"[{"trace_name":"login","time":-5}]"#,
+            r#"[{"trace_name":"login","time":1.5}]"#,
+            r#"[{"trace_name":"login","time":99999999999999999999}]"#,
+            r#"[{"trace_name":"login","time":null,"user":null}]"#,
+            r#"[{"trace_name":"login","source_ip":7}]"#,
+            r#"[{"trace_name":"login","trace_status":"warning","trace_rating":"normal"}]"#,
+            r#"[{"trace_status":"warning","trace_rating":null,"trace_id":"x"}]"#,
+            r#"[{"trace_name":"login","user":{"domain":"acme","name":"a","type":"User"}}]"#,
+            r#"[{"trace_name":"login","user":{"domain":{"id":1}}}]"#,
+            r#"[{"trace_name":"login","user":{"domain":{"domain":"x"}}}]"#,
+            r#"[{"trace_name":"login","user":{"domain":null,"id":"i"}}]"#,
+            r#"[{"trace_name":"login","user":[1]}]"#,
+            r#"[{"traces":[{"trace_name":"login"}]}]"#,
+            r#"[{"cts":{"trace_name":"login"}}]"#,
+            r#"[{"unrelated":true}]"#,
+            r#"[{}]"#,
+            r#"[{"trace_name":"a","trace_name":null}]"#,
+            r#"[{"trace_name":"login"   ,   "source_ip"  :  "::1"  }  ]"#,
+            r#"[{"trace_na\u006de":"login"}]"#,
+            "[{\"trace_name\":\"login\"}]\u{0}",
+            &format!("[{}]", "[".repeat(120) + &"]".repeat(120)),
+            &format!(
+                r#"[{{"trace_name":"l","x":{}}}]"#,
+                "[".repeat(120) + &"]".repeat(120)
+            ),
+        ];
+        for c in cases {
+            same_as_general(c.as_bytes());
+        }
+        assert!(same_as_general(format!("[{A},{B}]").as_bytes()));
+        assert!(same_as_general(
+            br#"[{"trace_name":"login","x":"\u00e9\n"}]"#
+        ));
+        // An escape in a field read: that object alone goes to the general reader.
+        assert!(same_as_general(br#"[{"trace_name":"log\u0069n"}]"#));
+        assert!(!same_as_general(br#"{"trace_name":"login"}"#));
+        // Invalid UTF-8 in a skipped string: serde_json's own business.
+        same_as_general(b"[{\"trace_name\":\"login\",\"x\":\"\xff\"}]");
+    }
+
+    #[test]
+    fn fast_scan_finds_stops_at_every_offset_of_a_word() {
+        for at in 0..20 {
+            for stop in [
+                "\u{1}", "\u{1f}", "\\n", "\\u00e9", "\\ud800", "\"", "\u{7f}", "é",
+            ] {
+                let mut v = "abcdefghijklmnopqrstuvwxyz".to_owned();
+                v.insert_str(at, stop);
+                let json = format!(r#"[{{"trace_name":"login","x":"{v}","source_ip":"1.2.3.4"}}]"#);
+                same_as_general(json.as_bytes());
+            }
+        }
     }
 
     #[test]
