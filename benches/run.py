@@ -205,8 +205,10 @@ def main():
 
     def bf(tag, extra, src):
         out, summ = out_dir / f"{tag}.jsonl", out_dir / f"{tag}.summary.json"
-        return [ctsguard, "backfill", *src, *extra, "--allow", ALLOW, "--alerts", out,
-                "--summary-json", summ], out, summ
+        # The rule alone, as the baselines do; the integrity row below adds the digest checks.
+        integrity = [] if "--integrity" in map(str, extra) else ["--integrity", "off"]
+        return [ctsguard, "backfill", *src, *integrity, *extra, "--allow", ALLOW, "--alerts",
+                out, "--summary-json", summ], out, summ
 
     cmd, out, summ = bf("backfill-dir", win, ["--source", d])
     add("ctsguard backfill (dir)", "core", cmd, out, summ)
@@ -245,6 +247,9 @@ def main():
     add("ctsguard backfill (dir), 10k allow entries", "extra", cmd, out, summ)
     cmd, out, summ = bf("backfill-1day", ["--from", FROM, "--to", MID], ["--source", d])
     add("ctsguard backfill (dir), half corpus (1 day)", "extra", cmd, out, summ)
+    cmd, out, summ = bf("backfill-integrity",
+                        win + ["--integrity", "report", "--public-key", KEY_PEM], ["--source", d])
+    add("ctsguard backfill (dir), --integrity report", "extra", cmd, out, summ)
     vkey = ["--public-key", KEY_PEM]
     add("ctsguard verify (dir)", "verify",
         [ctsguard, "verify", "--source", d, *win, *vkey, "--output", out_dir / "verify-dir.json"],

@@ -109,12 +109,8 @@ const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
 /// Decompresses `raw` if it is gzip (every member), else returns it as it is.
 pub fn inflate(raw: &[u8], limit: u64) -> Inflated<'_> {
-    if raw.is_empty() {
-        // CTS never writes an empty trace file: something truncated or replaced it.
-        return Inflated {
-            json: Cow::Borrowed(&[]),
-            error: Some(DecodeError::Empty),
-        };
+    if let Some(empty) = reject_empty(raw) {
+        return empty;
     }
     if !raw.starts_with(&GZIP_MAGIC) {
         return plain(raw, limit);
@@ -130,6 +126,9 @@ pub fn inflate(raw: &[u8], limit: u64) -> Inflated<'_> {
 /// [`inflate`] into `out` (cleared first): a caller that keeps the buffer between files saves
 /// the allocation and, more, the page faults of touching fresh memory for every file.
 pub fn inflate_into<'a>(raw: &'a [u8], limit: u64, out: &'a mut Vec<u8>) -> Inflated<'a> {
+    if let Some(empty) = reject_empty(raw) {
+        return empty;
+    }
     if !raw.starts_with(&GZIP_MAGIC) {
         return plain(raw, limit);
     }
@@ -138,6 +137,14 @@ pub fn inflate_into<'a>(raw: &'a [u8], limit: u64, out: &'a mut Vec<u8>) -> Infl
         json: Cow::Borrowed(out),
         error,
     }
+}
+
+/// CTS never writes an empty trace file: something truncated or replaced it.
+fn reject_empty(raw: &[u8]) -> Option<Inflated<'static>> {
+    raw.is_empty().then_some(Inflated {
+        json: Cow::Borrowed(&[]),
+        error: Some(DecodeError::Empty),
+    })
 }
 
 fn plain(raw: &[u8], limit: u64) -> Inflated<'_> {
