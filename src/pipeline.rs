@@ -94,10 +94,20 @@ impl FileOutcome {
     }
 }
 
-/// The alarm of an integrity finding.
+/// The alarm of an integrity finding. Where the finding did not come with the file's place
+/// in the layout, it is read from the key (region, tracker, service, the time in its name);
+/// `time` stands in when the key does not follow the layout.
 pub fn finding_alert(f: Finding, time: DateTime<Utc>) -> Alert {
     let reason = Reason::of_integrity(f.status).unwrap_or(Reason::HashMismatch);
-    Alert::integrity(&f.key, f.file.as_ref(), reason, f.detail, Some(time))
+    let file = f.file.or_else(|| {
+        let at = f.key.find(crate::cts::layout::ROOT)?;
+        match crate::cts::layout::classify(&f.key[at + crate::cts::layout::ROOT.len()..]) {
+            crate::cts::layout::Classified::File(c) => Some(c),
+            _ => None,
+        }
+    });
+    let time = file.as_ref().map_or(time, |c| c.time);
+    Alert::integrity(&f.key, file.as_ref(), reason, f.detail, Some(time))
 }
 
 thread_local! {

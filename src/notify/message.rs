@@ -15,6 +15,7 @@
 use std::collections::HashMap;
 
 use crate::alert::{parse_pieces, Alert, Piece, Template, TemplateError};
+use crate::detect::RULE_INTEGRITY;
 
 use super::sink::{GroupKey, Notification};
 
@@ -232,6 +233,14 @@ impl<'a> GroupView<'a> {
 
     fn default_subject(&self) -> String {
         let a = self.head;
+        if a.rule == RULE_INTEGRITY {
+            // An integrity alarm is about a file, not a user: name the finding and the file.
+            let mut s = format!("ctsguard [{}]: {} {}", a.rule, a.reason.as_str(), a.object);
+            if self.alarms.len() > 1 {
+                s.push_str(&format!(" and {} more", self.alarms.len() - 1));
+            }
+            return s;
+        }
         let mut s = format!("ctsguard [{}]: {}", a.rule, a.action);
         if let Some(u) = a.user.as_deref().filter(|u| !u.is_empty()) {
             s.push_str(&format!(" by {u}"));
@@ -251,7 +260,17 @@ impl<'a> GroupView<'a> {
         let a = self.head;
         let n = self.alarms.len();
         let mut lines = Vec::new();
-        lines.push(if n == 1 {
+        lines.push(if a.rule == RULE_INTEGRITY {
+            // The alarm's own message says what was found; the login text does not fit.
+            match n {
+                1 => format!("ctsguard raised an alarm: {}", a.message),
+                _ => format!(
+                    "ctsguard raised {n} integrity alarms ({}), the first: {}",
+                    a.reason.as_str(),
+                    a.message
+                ),
+            }
+        } else if n == 1 {
             format!(
                 "ctsguard raised an alarm: {}",
                 field(a, crate::alert::DEFAULT_TEMPLATE)
@@ -363,6 +382,14 @@ impl<'a> GroupView<'a> {
                 "{} ({}x, {})",
                 field(self.head, crate::alert::LEGACY_TEMPLATE),
                 self.alarms.len(),
+                self.time_range()
+            ),
+            _ if self.head.rule == RULE_INTEGRITY => format!(
+                "{}x {} {} [{}], {}",
+                self.alarms.len(),
+                self.head.reason.as_str(),
+                self.head.object,
+                self.head.rule,
                 self.time_range()
             ),
             _ => format!(
@@ -616,6 +643,26 @@ mod tests {
              Traces: t1\n\
              Files:  CloudTraces/eu-de/2026/9/30/system/IAM/f.json.gz"
         );
+    }
+
+    #[test]
+    fn integrity_alarms_are_told_by_finding_and_file() {
+        let a = Alert::integrity(
+            "CloudTraces/eu-de/2026/9/30/system/IAM/f.json.gz",
+            None,
+            crate::detect::Reason::HashMismatch,
+            "digest d records MD5 aa, the stored bytes have bb".into(),
+            None,
+        );
+        let n = group(std::slice::from_ref(&a), 5, &MessageStyle::default());
+        assert_eq!(
+            n[0].subject,
+            "ctsguard [trace-integrity]: hash_mismatch CloudTraces/eu-de/2026/9/30/system/IAM/f.json.gz"
+        );
+        let first = n[0].message.lines().next().unwrap_or_default();
+        assert!(first.contains("hash mismatch"), "{first}");
+        assert!(first.contains("records MD5 aa"), "{first}");
+        assert!(!n[0].message.contains("by user ?"), "{}", n[0].message);
     }
 
     #[test]
