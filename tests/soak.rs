@@ -163,6 +163,9 @@ fn scans_killed_at_random_over_a_growing_bucket_lose_nothing_and_repeat_nothing(
     // Ids a committed checkpoint recorded as delivered, and how many alarm lines existed then.
     let mut recorded: Vec<(BTreeSet<String>, usize)> = Vec::new();
     let mut clean_runs: Vec<(usize, usize)> = Vec::new();
+    // The median time of the runs left to finish: kill moments are drawn below it.
+    let mut run_times: Vec<Duration> = Vec::new();
+    let mut typical_run = Duration::from_millis(250);
     for round in 0..rounds {
         let now = start + step * (round as i32 + 1);
         for (_, key) in pending.iter().filter(|(r, _)| *r == round) {
@@ -171,10 +174,15 @@ fn scans_killed_at_random_over_a_growing_bucket_lose_nothing_and_repeat_nothing(
             std::fs::copy(staging.join(key), &to).expect("copy");
         }
         let before = alarm_lines(&alerts).0.len() + alarm_lines(&alerts).1;
+        let spawned = Instant::now();
         let mut child = scan(now).spawn().expect("spawn scan");
-        // One run in four is left to finish; the others die somewhere in their first 250 ms.
-        let kill_after =
-            (!rng.random_ratio(1, 4)).then(|| Duration::from_millis(rng.random_range(0..250)));
+        // One run in four is left to finish; the others die at a moment drawn from how long
+        // a whole run takes on this machine, so that fast and slow machines both kill runs
+        // in every phase (start, listing, processing, commit).
+        let kill_after = (!rng.random_ratio(1, 4)).then(|| {
+            let span = typical_run.as_micros().max(1) as u64;
+            Duration::from_micros(rng.random_range(0..span))
+        });
         let status = match kill_after {
             Some(after) => {
                 std::thread::sleep(after);
@@ -188,7 +196,13 @@ fn scans_killed_at_random_over_a_growing_bucket_lose_nothing_and_repeat_nothing(
                     }
                 }
             }
-            None => Some(child.wait().expect("wait")),
+            None => {
+                let status = child.wait().expect("wait");
+                run_times.push(spawned.elapsed());
+                run_times.sort();
+                typical_run = run_times[run_times.len() / 2];
+                Some(status)
+            }
         };
         if let Some(status) = status {
             let out = child.wait_with_output().expect("output");
@@ -228,8 +242,7 @@ fn scans_killed_at_random_over_a_growing_bucket_lose_nothing_and_repeat_nothing(
         started.elapsed()
     );
     assert!(
-        // Most runs are killed; how many finish before their kill moment depends on the
-        // machine's speed.
+        // Three runs in four get a kill moment below the median run time: most of them die.
         killed >= rounds / 5,
         "only {killed} of {rounds} runs were killed"
     );
