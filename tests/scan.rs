@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ctsguard::gen::{self, GenSpec, Manifest};
 use ctsguard::store::{LocalStore, ObjectStore, PutMode};
@@ -321,6 +321,13 @@ fn kill_dash_9_at_random_points_loses_no_alarm() {
         ..spec()
     };
     let t = Tree::new(&spec);
+    // How long a whole run takes on this machine, measured on an identical tree: kill
+    // moments are drawn below it, so fast machines kill runs too.
+    let probe = Tree::new(&spec);
+    let timed = Instant::now();
+    let full = scan(&probe, "2026-10-02T00:00:00Z", &["--concurrency", "2"]);
+    assert_eq!(full.status.code(), Some(0), "{}", stderr(&full));
+    let full_run = timed.elapsed().as_micros().max(1) as u64;
     let mut killed = 0;
     let mut rng_state: u64 = 0x9e37_79b9_7f4a_7c15;
     for round in 0..12 {
@@ -337,7 +344,7 @@ fn kill_dash_9_at_random_points_loses_no_alarm() {
         rng_state ^= rng_state << 13;
         rng_state ^= rng_state >> 7;
         rng_state ^= rng_state << 17;
-        std::thread::sleep(Duration::from_millis(30 + rng_state % 400));
+        std::thread::sleep(Duration::from_micros(rng_state % full_run));
         match child.try_wait().expect("wait") {
             Some(_) => break,
             None => {
