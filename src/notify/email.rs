@@ -88,10 +88,7 @@ impl std::fmt::Debug for EmailSink {
 
 impl EmailSink {
     pub fn new(cfg: EmailConfig) -> Result<Self, SinkConfigError> {
-        let bad = |setting: &str, reason: String| SinkConfigError {
-            setting: setting.into(),
-            reason,
-        };
+        let bad = SinkConfigError::new;
         if cfg.host.is_empty() {
             return Err(bad("host", "empty".into()));
         }

@@ -146,6 +146,15 @@ pub struct SinkConfigError {
     pub reason: String,
 }
 
+impl SinkConfigError {
+    pub fn new(setting: &str, reason: String) -> Self {
+        Self {
+            setting: setting.into(),
+            reason,
+        }
+    }
+}
+
 /// The HTTP client of one sink: one per sink, reused for every attempt.
 pub(crate) fn http_client(timeout: Duration) -> Result<reqwest::Client, SinkConfigError> {
     reqwest::Client::builder()
@@ -153,9 +162,11 @@ pub(crate) fn http_client(timeout: Duration) -> Result<reqwest::Client, SinkConf
         .timeout(timeout)
         .user_agent(concat!("ctsguard/", env!("CARGO_PKG_VERSION")))
         .build()
-        .map_err(|e| SinkConfigError {
-            setting: "timeout".into(),
-            reason: format!("cannot build the HTTP client: {}", error_chain(&e)),
+        .map_err(|e| {
+            SinkConfigError::new(
+                "timeout",
+                format!("cannot build the HTTP client: {}", error_chain(&e)),
+            )
         })
 }
 

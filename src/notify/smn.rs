@@ -124,10 +124,7 @@ impl std::fmt::Debug for SmnSink {
 
 impl SmnSink {
     pub fn new(cfg: SmnConfig) -> Result<Self, SinkConfigError> {
-        let bad = |setting: &str, reason: String| SinkConfigError {
-            setting: setting.into(),
-            reason,
-        };
+        let bad = SinkConfigError::new;
         let base = reqwest::Url::parse(cfg.endpoint.trim_end_matches('/'))
             .map_err(|e| bad("endpoint", format!("{:?}: {e}", cfg.endpoint)))?;
         if !matches!(base.scheme(), "http" | "https") {

@@ -142,10 +142,7 @@ impl std::fmt::Debug for WebhookSink {
 
 impl WebhookSink {
     pub fn new(cfg: WebhookConfig) -> Result<Self, SinkConfigError> {
-        let bad = |setting: &str, reason: String| SinkConfigError {
-            setting: setting.into(),
-            reason,
-        };
+        let bad = SinkConfigError::new;
         // The parse error text does not quote the input, so the URL cannot leak through it.
         let url = reqwest::Url::parse(cfg.url.expose())
             .map_err(|e| bad("url", format!("not a URL: {e}")))?;
