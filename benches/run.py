@@ -28,7 +28,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 ACCESS_KEY = "ctsguard-test-access-key"
 SECRET_KEY = "ctsguard-test-secret-key-0123456789"
-BUCKET = "cts"
+# The bucket the generator's digests name (`digest_bucket`): verify reports a digest read from
+# any other bucket as `moved`.
+BUCKET = "cts-traces"
 ALLOW = "10.0.0.0/8,192.168.0.0/16,2001:db8::/32"
 FROM, TO, MID = "2026-09-30", "2026-10-02", "2026-10-01"
 REGIONS, SERVICES = "eu-de,eu-nl", "IAM,ECS,OBS,VPC,EVS"

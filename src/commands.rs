@@ -149,11 +149,7 @@ pub async fn backfill(s: Settings, from: &str, to: Option<&str>) -> Outcome {
         source_label(&s, store.as_ref()),
         regions.join(", ")
     );
-    let proc = Arc::new(Processor {
-        rule: s.rule.clone(),
-        template: s.template.clone(),
-        max_file_size: s.max_decompressed_size,
-    });
+    let proc = processor(&s);
     let mut summary = Summary {
         command: "backfill".into(),
         source: source_label(&s, store.as_ref()),
@@ -555,11 +551,7 @@ pub async fn scan(s: Settings, sc: ScanSettings) -> Outcome {
         scope,
         regions,
         window,
-        proc: Arc::new(Processor {
-            rule: s.rule.clone(),
-            template: s.template.clone(),
-            max_file_size: s.max_decompressed_size,
-        }),
+        proc: processor(&s),
         concurrency: s.concurrency,
         done_before: Arc::new(move |k: &str| processed.contains(k)),
         owns: Arc::new(move |k: &str| shard.is_none_or(|sh| sh.owns(k))),
@@ -633,6 +625,17 @@ fn stop_outcome(e: ScanStop) -> Outcome {
         ScanStop::Checkpoint(c @ CheckpointError::Changed { .. }) => Outcome::Busy(c.to_string()),
         other => Outcome::Unusable(other.to_string()),
     }
+}
+
+/// What scan and backfill do with each file.
+fn processor(s: &Settings) -> Arc<Processor> {
+    Arc::new(Processor {
+        rule: s.rule.clone(),
+        template: s.template.clone(),
+        max_file_size: s.max_decompressed_size,
+        // `enforce` hashes before processing; only `report` needs the hash of every file.
+        hash: s.integrity == IntegrityMode::Report,
+    })
 }
 
 /// The integrity checks of scan and backfill; `None` when off.

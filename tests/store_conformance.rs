@@ -354,6 +354,25 @@ async fn check_get_md5(store: &dyn ObjectStore) {
     ));
 }
 
+/// `get_body` returns what `get` returns, and fails like `get`.
+async fn check_get_body(store: &dyn ObjectStore) {
+    let body: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
+    put(store, "b/file.bin", &body).await;
+    let got = store.get_body("b/file.bin", LIMIT).await.expect("get_body");
+    assert_eq!(&got[..], &body[..]);
+    match store.get_body("b/missing.bin", LIMIT).await {
+        Err(StoreError::NotFound { key }) => assert_eq!(key, "b/missing.bin"),
+        other => panic!("expected NotFound, got {other:?}"),
+    }
+    match store.get_body("b/file.bin", 1000).await {
+        Err(StoreError::TooLarge { key, size, limit }) => {
+            assert_eq!((key.as_str(), limit), ("b/file.bin", 1000));
+            assert!(size > limit, "reported size {size} is not over the limit");
+        }
+        other => panic!("expected TooLarge, got {other:?}"),
+    }
+}
+
 async fn check_list_prefix(store: &dyn ObjectStore) {
     put_keys(store, &DAY_KEYS_WRITTEN).await;
     put_keys(
@@ -664,6 +683,7 @@ conformance_suite!(
     check_put_update,
     check_etag_is_md5,
     check_get_md5,
+    check_get_body,
     check_list_prefix,
     check_list_delimiter,
     check_list_pagination,

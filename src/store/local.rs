@@ -81,6 +81,19 @@ fn md5_hex(bytes: &[u8]) -> String {
     hex::encode(Md5::digest(bytes))
 }
 
+/// A whole file, refused when it is larger than `limit`.
+fn read_limited(path: &Path, key: &str, limit: u64) -> StoreResult<Vec<u8>> {
+    let size = std::fs::metadata(path).map_err(|e| io_err(key, e))?.len();
+    if size > limit {
+        return Err(StoreError::TooLarge {
+            key: key.to_owned(),
+            size,
+            limit,
+        });
+    }
+    std::fs::read(path).map_err(|e| io_err(key, e))
+}
+
 fn read_metadata(path: &Path, key: &str) -> StoreResult<BTreeMap<String, String>> {
     match std::fs::read(LocalStore::sidecar_of(path)) {
         Ok(bytes) => serde_json::from_slice(&bytes)
@@ -150,11 +163,7 @@ impl ObjectStore for LocalStore {
         let path = self.path_of(key)?;
         let key = key.to_owned();
         tokio::task::spawn_blocking(move || {
-            let size = std::fs::metadata(&path).map_err(|e| io_err(&key, e))?.len();
-            if size > limit {
-                return Err(StoreError::TooLarge { key, size, limit });
-            }
-            let body = std::fs::read(&path).map_err(|e| io_err(&key, e))?;
+            let body = read_limited(&path, &key, limit)?;
             let metadata = read_metadata(&path, &key)?;
             let etag = Some(md5_hex(&body));
             Ok(GetOutput {
@@ -165,6 +174,14 @@ impl ObjectStore for LocalStore {
         })
         .await
         .map_err(|e| StoreError::other("read", e))?
+    }
+
+    async fn get_body(&self, key: &str, limit: u64) -> StoreResult<Bytes> {
+        let path = self.path_of(key)?;
+        let key = key.to_owned();
+        tokio::task::spawn_blocking(move || read_limited(&path, &key, limit).map(Bytes::from))
+            .await
+            .map_err(|e| StoreError::other("read", e))?
     }
 
     async fn get_md5(&self, key: &str, limit: u64) -> StoreResult<Hashed> {

@@ -126,6 +126,12 @@ pub trait ObjectStore: Send + Sync + fmt::Debug {
     /// `limit` bytes.
     async fn get(&self, key: &str, limit: u64) -> StoreResult<GetOutput>;
 
+    /// The object's bytes alone (a trace file: no ETag, no metadata). Backends where those
+    /// cost extra work, such as hashing the whole file for a local ETag, override it.
+    async fn get_body(&self, key: &str, limit: u64) -> StoreResult<Bytes> {
+        Ok(self.get(key, limit).await?.body)
+    }
+
     async fn head(&self, key: &str) -> StoreResult<HeadOutput>;
 
     /// Write an object in one request; returns the new ETag when known.
