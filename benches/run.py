@@ -135,8 +135,21 @@ class S3Server:
         self.proc.wait(timeout=30)
 
 
+# Linux keeps a process's peak RSS across exec, and a child forked from this script starts with
+# this script's resident pages: measured directly, every case would weigh at least as much as
+# the runner (about 21 MB here). GNU time is a small process in between that reports the peak of
+# the command it runs (for a shell pipeline: of its largest process).
+# Without it (Debian package `time`), the figures include the runner's own size; the table says so.
+GNU_TIME = "/usr/bin/time" if os.access("/usr/bin/time", os.X_OK) else None
+
+
 def run_once(cmd, env, shell=False):
     """Wall time, peak RSS (KiB; of the largest process of the tree) and exit code."""
+    rss_file = None
+    if GNU_TIME:
+        rss_file = Path(os.environ.get("TMPDIR", "/tmp")) / f"ctsguard-bench-rss-{os.getpid()}"
+        argv = ["/bin/bash", "-c", cmd] if shell else [str(c) for c in cmd]
+        cmd, shell = [GNU_TIME, "-f", "%M", "-o", str(rss_file), *argv], False
     t = time.perf_counter()
     p = subprocess.Popen(cmd, env=env, shell=shell, executable="/bin/bash" if shell else None,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -146,7 +159,12 @@ def run_once(cmd, env, shell=False):
     out, err = p.stdout.read(), p.stderr.read()
     p.stdout.close()
     p.stderr.close()
-    return wall, ru.ru_maxrss, p.returncode, out.decode(errors="replace"), err.decode(errors="replace")
+    rss = ru.ru_maxrss
+    if rss_file:
+        # GNU time writes "Command exited with non-zero status N" before the figure.
+        rss = int(rss_file.read_text().split()[-1])
+        rss_file.unlink()
+    return wall, rss, p.returncode, out.decode(errors="replace"), err.decode(errors="replace")
 
 
 def count_lines(path):
@@ -430,7 +448,11 @@ def main():
           f"{c['traces']:,} traces, {c['decompressed_bytes'] / 1e6:,.0f} MB of JSON "
           f"({c['stored_bytes'] / 1e6:,.0f} MB stored), {expected_alarms} expected alarms. "
           f"{a.repeats} interleaved rounds (Python, jq and the sequential verification: "
-          f"{meta['slow_repeats']}); {meta['machine']}; commit {meta['commit']}.\n")
+          f"{meta['slow_repeats']}); {meta['machine']}; commit {meta['commit']}.")
+    if not GNU_TIME:
+        print("No /usr/bin/time (Debian package `time`): peak RSS figures include the runner's "
+              "own size, which Linux carries into every child.")
+    print()
     print(table)
     print()
     for t in targets:
