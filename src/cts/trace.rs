@@ -967,10 +967,11 @@ mod fast {
         fn string_body(&mut self) -> Option<bool> {
             let mut escaped = false;
             loop {
-                // Eight bytes at a time while none of them can end the run (most of a
-                // trace's bytes are string content): the byte loop below then finds the
-                // exact position. `has_less(x, n)` is the classic "some byte < n" test; it
-                // can only err on positions after a true hit, which the byte loop handles.
+                // Eight bytes at a time (most of a trace's bytes are string content), with
+                // the classic "some byte is zero" / "some byte < n" word tests. They can
+                // only flag bytes above a true hit (borrows run upwards), so the lowest
+                // flagged byte is the exact stop. The byte loop below covers the last
+                // bytes of the buffer, shorter than a word.
                 const LO: u64 = 0x0101_0101_0101_0101;
                 const HI: u64 = 0x8080_8080_8080_8080;
                 let has_zero = |x: u64| x.wrapping_sub(LO) & !x & HI;
@@ -982,6 +983,7 @@ mod fast {
                         | has_zero(w ^ (LO * u64::from(b'\\')))
                         | (w.wrapping_sub(LO * 0x20) & !w & HI);
                     if stop != 0 {
+                        self.i += (stop.trailing_zeros() / 8) as usize;
                         break;
                     }
                     self.i += 8;
