@@ -233,6 +233,9 @@ def main():
 
     cmd, out, summ = bf("backfill-dir", win, ["--source", d])
     add("ctsguard backfill (dir)", "core", cmd, out, summ)
+    # Only the files whose text holds a watched action are parsed (the IAM fifth here).
+    cmd, out, summ = bf("backfill-dir-candidates", win + ["--parse", "candidates"], ["--source", d])
+    add("ctsguard backfill (dir), --parse candidates", "core", cmd, out, summ)
     if server:
         cmd, out, summ = bf("backfill-s3", win, s3src)
         add("ctsguard backfill (S3)", "s3", cmd, out, summ, ratio="download")
@@ -316,7 +319,7 @@ def main():
             if c["summary"] and Path(c["summary"]).exists():
                 s = json.loads(Path(c["summary"]).read_text())
                 run.update(json_bytes=s["decompressed_bytes"], traces=s["traces"],
-                           files=s["files"])
+                           files=s["files"], files_screened=s.get("files_screened", 0))
                 if c["name"] == "ctsguard backfill (dir)":
                     json_bytes, traces = s["decompressed_bytes"], s["traces"]
             if c["alarms"]:
@@ -386,6 +389,10 @@ def main():
     if bd and inflate_floor:
         target("backfill dir ≤ 1.3× inflate floor", bd["vs_inflate_floor"] <= 1.3,
                f"{bd['vs_inflate_floor']}×")
+    bc = by.get("ctsguard backfill (dir), --parse candidates")
+    if bc and inflate_floor:
+        target("backfill dir --parse candidates ≤ 1.3× inflate floor",
+               bc["vs_inflate_floor"] <= 1.3, f"{bc['vs_inflate_floor']}×")
     if bd and zcat:
         target("backfill dir ≤ 0.6× zcat ×2", bd["vs_zcat"] <= 0.6, f"{bd['vs_zcat']}×")
     pyd = by.get("Python script (dir)")

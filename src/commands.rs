@@ -20,6 +20,7 @@ use crate::notify::{AlertDest, Outputs};
 use crate::pipeline::{self, IntegrityJob, Job, NoHooks, Processor, Summary};
 use crate::progress::Progress;
 use crate::scan::{self, ScanHooks, ScanStop};
+use crate::screen::{ActionScreen, ParseMode};
 use crate::store::{ListRequest, LocalStore, ObjectStore, PutMode, S3Options, S3Store};
 use crate::{report, verify};
 
@@ -635,6 +636,10 @@ fn processor(s: &Settings) -> Arc<Processor> {
         max_file_size: s.max_decompressed_size,
         // `enforce` hashes before processing; only `report` needs the hash of every file.
         hash: s.integrity == IntegrityMode::Report,
+        screen: match s.parse {
+            ParseMode::Candidates => ActionScreen::new(s.rule.actions()),
+            ParseMode::All => None,
+        },
     })
 }
 

@@ -19,6 +19,7 @@ use crate::integrity::Mode as IntegrityMode;
 use crate::notify::notifier::HumanSink;
 use crate::notify::spec::{self, Built, SinkSpec};
 use crate::notify::AlertDest;
+use crate::screen::ParseMode;
 use crate::store::S3Options;
 
 pub const DEFAULT_CONCURRENCY: usize = 16;
@@ -81,6 +82,7 @@ struct FileConfig {
     alerts: Option<String>,
     message_template: Option<String>,
     integrity: Option<String>,
+    parse: Option<String>,
     public_key: Option<PathBuf>,
     concurrency: Option<usize>,
     max_decompressed_size: Option<SizeValue>,
@@ -196,6 +198,8 @@ pub struct Settings {
     pub template: Template,
     /// Integrity checks inside scan and backfill.
     pub integrity: IntegrityMode,
+    /// Which trace files are parsed.
+    pub parse: ParseMode,
     /// The key digests are signed with.
     pub public_key: PublicKey,
     pub concurrency: usize,
@@ -437,6 +441,10 @@ impl Settings {
             Some(v) => v.value.parse().map_err(|r: String| invalid(&v.origin, r))?,
             None => IntegrityMode::default(),
         };
+        let parse = match pick(m, "parse", g.parse.clone(), file.parse, "parse", fp) {
+            Some(v) => v.value.parse().map_err(|r: String| invalid(&v.origin, r))?,
+            None => ParseMode::default(),
+        };
         let public_key = match pick(
             m,
             "public_key",
@@ -573,6 +581,7 @@ impl Settings {
             notify,
             template,
             integrity,
+            parse,
             public_key,
             concurrency,
             max_decompressed_size,

@@ -89,6 +89,11 @@ impl Rule {
         }
     }
 
+    /// The watched actions, in lower case.
+    pub fn actions(&self) -> &[String] {
+        &self.actions
+    }
+
     pub fn watches(&self, action: &str) -> bool {
         self.actions.iter().any(|a| a.eq_ignore_ascii_case(action))
     }

@@ -20,5 +20,6 @@ pub mod pipeline;
 pub mod progress;
 pub mod report;
 pub mod scan;
+pub mod screen;
 pub mod store;
 pub mod verify;

@@ -64,8 +64,13 @@ impl RunMetrics<'_> {
         );
         gauge(
             "ctsguard_traces",
-            "Traces read by the last run.",
+            "Traces parsed by the last run (not those of screened files).",
             s.traces as f64,
+        );
+        gauge(
+            "ctsguard_files_screened",
+            "Trace files of the last run not parsed: they hold no watched action (--parse candidates).",
+            s.files_screened as f64,
         );
         gauge(
             "ctsguard_alarms",

@@ -16,7 +16,7 @@ use serde::Serialize;
 use crate::alert::{rfc3339, Alert, Template};
 use crate::cts::digest::{md5_matches, Integrity};
 use crate::cts::layout::CtsFile;
-use crate::cts::trace::{inflate_into, parse_traces};
+use crate::cts::trace::{inflate_into, parse_traces, Parsed};
 use crate::detect::{Reason, Rule, RULE_INTEGRITY};
 use crate::discover::{self, Candidate, Listed, Scope, Window};
 use crate::integrity::{
@@ -24,6 +24,7 @@ use crate::integrity::{
 };
 use crate::notify::Outputs;
 use crate::progress::Progress;
+use crate::screen::{framed, ActionScreen};
 use crate::store::{ObjectStore, StoreError};
 
 /// Problems reported per file before the rest are only counted: a damaged file of a million
@@ -40,6 +41,9 @@ pub struct Processor {
     /// Hash every file (MD5, for `--integrity report`); without integrity checks nothing
     /// reads the hash, and it costs about a third of the time of inflating the file.
     pub hash: bool,
+    /// Parse only the files whose text may hold a watched action (`--parse candidates`); `None`
+    /// parses every file (`--parse all`, or actions the screen cannot look for).
+    pub screen: Option<ActionScreen>,
 }
 
 /// The result of one trace file.
@@ -54,7 +58,11 @@ pub struct FileOutcome {
     pub decompressed_bytes: u64,
     /// MD5 of the bytes as stored (what CTS digests list), when the file was downloaded.
     pub md5: Option<[u8; 16]>,
+    /// Traces parsed: none when the file was screened out.
     pub traces: u64,
+    /// Not parsed: inflated whole (so its gzip checksums were checked), framed as JSON, and
+    /// its text holds none of the watched actions (see [`crate::screen`]).
+    pub screened: bool,
     pub alerts: Vec<Alert>,
     /// What could not be read; the file counts as failed when this is not empty, even if
     /// part of it was read (its alerts are still emitted).
@@ -77,6 +85,7 @@ impl FileOutcome {
             decompressed_bytes: 0,
             md5: None,
             traces: 0,
+            screened: false,
             alerts: Vec::new(),
             waiting: problem.is_none(),
             problems: problem.into_iter().collect(),
@@ -142,7 +151,18 @@ impl Processor {
         buf: &mut Vec<u8>,
     ) -> FileOutcome {
         let inflated = inflate_into(raw, self.max_file_size, buf);
-        let parsed = parse_traces(&inflated.json);
+        // A file with a problem is always parsed: the parser says what is wrong, and keeps
+        // the traces before a break.
+        let screened = inflated.error.is_none()
+            && self
+                .screen
+                .as_ref()
+                .is_some_and(|s| framed(&inflated.json) && !s.may_match(&inflated.json));
+        let parsed = if screened {
+            Parsed::default()
+        } else {
+            parse_traces(&inflated.json)
+        };
         let mut all = inflated.error.iter().chain(&parsed.errors);
         let mut problems: Vec<String> = all
             .by_ref()
@@ -170,6 +190,7 @@ impl Processor {
             decompressed_bytes: inflated.json.len() as u64,
             md5,
             traces: parsed.traces.len() as u64,
+            screened,
             alerts,
             problems,
             retry: false,
@@ -200,7 +221,10 @@ pub struct Summary {
     /// Bytes downloaded (as stored, usually gzip).
     pub bytes: u64,
     pub decompressed_bytes: u64,
+    /// Traces parsed (the traces of screened files are not counted).
     pub traces: u64,
+    /// Trace files not parsed because their text holds none of the watched actions.
+    pub files_screened: u64,
     pub alarms: u64,
     /// Alarms not sent again because an earlier run delivered them (scan).
     pub alarms_suppressed: u64,
@@ -464,6 +488,7 @@ pub async fn run(
                 summary.bytes += outcome.compressed_bytes;
                 summary.decompressed_bytes += outcome.decompressed_bytes;
                 summary.traces += outcome.traces;
+                summary.files_screened += u64::from(outcome.screened);
                 if let (Some(ij), Some(md5)) = (&job.integrity, &outcome.md5) {
                     if ij.mode == Mode::Report {
                         let ledger = hooks.ledger();
@@ -731,28 +756,41 @@ impl Run {
 
 /// Downloads and processes one trace file. With `expect` (`--integrity enforce`), the
 /// file is processed only when its MD5 is the one its digest records.
+/// A file that could not be downloaded (or read): to be tried again by a later run.
+fn download_failed(cand: &Candidate, e: &StoreError) -> FileOutcome {
+    // Store errors name the key already; the report puts it first.
+    let text = e.to_string();
+    let reason = text
+        .strip_prefix(&format!("{}: ", cand.key))
+        .unwrap_or(&text);
+    FileOutcome::unprocessed(cand, Some(format!("download failed: {reason}")))
+}
+
 async fn fetch_and_process(
     store: Arc<dyn ObjectStore>,
     proc: Arc<Processor>,
     cand: Candidate,
     expect: Option<Expected>,
 ) -> FileOutcome {
-    let raw = match store.get_body(&cand.key, proc.max_file_size).await {
-        Ok(body) => body,
-        Err(e) => {
-            // Store errors name the key already; the report puts it first.
-            let text = e.to_string();
-            let reason = text
-                .strip_prefix(&format!("{}: ", cand.key))
-                .unwrap_or(&text);
-            return FileOutcome::unprocessed(&cand, Some(format!("download failed: {reason}")));
-        }
+    // A local file is read by the worker that decodes it (see `ObjectStore::blocking`).
+    let fetched = match store.blocking() {
+        Some(_) => None,
+        None => Some(store.get_body(&cand.key, proc.max_file_size).await),
     };
     let failed = FileOutcome::unprocessed(&cand, Some(String::new()));
     let (tx, rx) = tokio::sync::oneshot::channel();
     rayon::spawn(move || {
         // A panic on hostile input must fail this file, not abort the whole run.
         let outcome = catch_unwind(AssertUnwindSafe(|| {
+            let read = fetched.or_else(|| {
+                let reader = store.blocking()?;
+                Some(reader.read_body(&cand.key, proc.max_file_size))
+            });
+            let raw = match read {
+                Some(Ok(body)) => body,
+                Some(Err(e)) => return download_failed(&cand, &e),
+                None => return download_failed(&cand, &StoreError::other(&cand.key, "no reader")),
+            };
             let mut known = None;
             if let Some(exp) = expect {
                 let md5: [u8; 16] = Md5::digest(&raw).into();

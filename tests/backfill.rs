@@ -150,6 +150,119 @@ fn directory_backfill_finds_exactly_the_expected_alarms_and_reports_bad_files() 
     );
 }
 
+fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(data).expect("gzip");
+    e.finish().expect("gzip")
+}
+
+/// Whether a trace file's text holds `"login"` or `"logout"` in any ASCII case, or a `\u`
+/// escape: what `--parse candidates` must parse, found here the slow and obvious way.
+fn holds_candidate(raw: &[u8]) -> bool {
+    use std::io::Read;
+    let mut text = Vec::new();
+    if raw.starts_with(&[0x1f, 0x8b]) {
+        let _ = flate2::read::MultiGzDecoder::new(raw).read_to_end(&mut text);
+    } else {
+        text = raw.to_vec(); // the generator writes some files as plain JSON
+    }
+    let lower = String::from_utf8_lossy(&text).to_ascii_lowercase();
+    ["\"login\"", "\"logout\"", "\\u"]
+        .iter()
+        .any(|n| lower.contains(n))
+}
+
+/// `--parse candidates` raises the same alarms and reports the same damaged files as parsing
+/// everything, and parses exactly the files whose text holds a watched action. What it gives
+/// up is named: malformed JSON that still opens and closes like a list, in a file without a
+/// watched action, goes unreported.
+#[test]
+fn parse_candidates_raises_the_same_alarms_and_parses_only_files_with_watched_actions() {
+    let (dir, manifest) = generate_local(&spec());
+    let broken = "CloudTraces/eu-de/2026/9/30/system/ECS/\
+                  audit_trail_CloudTrace_eu-de_2026-09-30T09-00-00Z_brokenjson.json.gz";
+    let body = gzip(br#"[{"trace_name":"createServer",,"time":1759222800000}]"#);
+    std::fs::write(dir.path().join(broken), body).expect("write");
+
+    let run = |mode: &str| {
+        let summary = dir.path().join(format!("summary-{mode}.json"));
+        let out = backfill_dir(
+            dir.path(),
+            &[
+                "--parse",
+                mode,
+                "--summary-json",
+                summary.to_str().unwrap_or_default(),
+            ],
+        );
+        let summary: Value =
+            serde_json::from_slice(&std::fs::read(&summary).expect("summary")).expect("json");
+        (out, summary)
+    };
+    let (all, all_sum) = run("all");
+    let (cand, cand_sum) = run("candidates");
+    let (all_err, cand_err) = (
+        String::from_utf8_lossy(&all.stderr),
+        String::from_utf8_lossy(&cand.stderr),
+    );
+
+    assert!(!cand.stdout.is_empty());
+    assert_eq!(
+        alarm_lines(&cand),
+        alarm_lines(&all),
+        "the same alarms, in the same order"
+    );
+    assert_eq!(all_sum["files_screened"].as_u64(), Some(0));
+    for (key, _) in &manifest.bad_objects {
+        assert!(
+            cand_err.contains(key.as_str()),
+            "{key} not reported: {cand_err}"
+        );
+    }
+    assert!(
+        all_err.contains(broken),
+        "--parse all reports {broken}: {all_err}"
+    );
+    assert!(
+        !cand_err.contains(broken),
+        "{broken} is screened: {cand_err}"
+    );
+    assert_eq!(
+        cand_sum["files_failed"].as_u64(),
+        all_sum["files_failed"].as_u64().map(|n| n - 1)
+    );
+    assert_eq!(
+        cand.status.code(),
+        Some(1),
+        "the damaged files still fail the run"
+    );
+
+    // Exactly the readable trace files without a candidate are screened.
+    let mut screened = 1; // the broken file
+    for key in &manifest.trace_files {
+        let raw = std::fs::read(dir.path().join(key)).expect("trace file");
+        screened += u64::from(!holds_candidate(&raw));
+    }
+    assert!(screened > 1 && screened < manifest.trace_files.len() as u64);
+    assert_eq!(cand_sum["files_screened"].as_u64(), Some(screened));
+    assert_eq!(cand_sum["files"], all_sum["files"]);
+    let (t_all, t_cand) = (all_sum["traces"].as_u64(), cand_sum["traces"].as_u64());
+    assert!(
+        t_cand < t_all,
+        "screened traces are not counted: {t_cand:?} vs {t_all:?}"
+    );
+}
+
+#[test]
+fn a_parse_mode_that_does_not_exist_is_refused_at_start() {
+    let (dir, _) = generate_local(&spec());
+    let out = backfill_dir(dir.path(), &["--parse", "some"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--parse"), "names the setting: {stderr}");
+}
+
 #[test]
 fn output_is_ordered_and_identical_whatever_the_concurrency() {
     let (dir, _) = generate_local(&spec());

@@ -113,6 +113,12 @@ impl StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// Reads of a backend that may block the calling thread (see [`ObjectStore::blocking`]).
+pub trait BlockingRead {
+    /// What [`ObjectStore::get_body`] returns, read on the calling thread.
+    fn read_body(&self, key: &str, limit: u64) -> StoreResult<Bytes>;
+}
+
 /// The storage operations ctsguard needs, nothing more.
 #[async_trait]
 pub trait ObjectStore: Send + Sync + fmt::Debug {
@@ -130,6 +136,14 @@ pub trait ObjectStore: Send + Sync + fmt::Debug {
     /// cost extra work, such as hashing the whole file for a local ETag, override it.
     async fn get_body(&self, key: &str, limit: u64) -> StoreResult<Bytes> {
         Ok(self.get(key, limit).await?.body)
+    }
+
+    /// The backend's synchronous reads, when it has them (a local directory): the pipeline
+    /// then reads a trace file on the worker thread that decodes it, instead of handing it
+    /// from a blocking-read thread to the worker, which on a busy machine costs more CPU
+    /// in wake-ups and idle spinning than reading a file from the page cache does.
+    fn blocking(&self) -> Option<&dyn BlockingRead> {
+        None
     }
 
     async fn head(&self, key: &str) -> StoreResult<HeadOutput>;

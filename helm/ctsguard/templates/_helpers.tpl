@@ -101,6 +101,7 @@ actions = {{ toJson . }}
 {{- end }}
 message_template = {{ toJson $c.messageTemplate }}
 integrity = {{ toJson $c.integrity }}
+parse = {{ toJson $c.parse }}
 {{- if $c.publicKey }}
 public_key = "/etc/ctsguard/public-key.pem"
 {{- end }}
