@@ -1,4 +1,4 @@
-//! criterion micro-benchmarks of the hot stages: decode (inflate, parse), detect, MD5,
+//! criterion micro-benchmarks of the hot stages: decode (inflate, parse, the action screen), detect, MD5,
 //! allow-list lookup and digest signature verification. `cargo bench --bench micro`;
 //! the end-to-end benchmark is `benches/run.py` (see BENCHMARKS.md).
 
@@ -11,14 +11,20 @@ use ctsguard::cts::digest::{self, md5_hex, signed_message, PrivateKey, PublicKey
 use ctsguard::cts::trace::{inflate, parse_traces, parse_traces_general};
 use ctsguard::detect::Rule;
 use ctsguard::gen::{build, GenSpec};
+use ctsguard::screen::ActionScreen;
 use rand::{Rng, SeedableRng};
 
 const SIGNING_KEY: &str = include_str!("../fixtures/TEST-ONLY-digest-signing-key.pem");
 
 /// One realistic gzip trace file of about 1 MB of JSON (850 traces, IAM: logins among them).
 fn trace_file() -> Vec<u8> {
+    trace_file_of("IAM")
+}
+
+/// The same of another service (no logins in it for ECS).
+fn trace_file_of(service: &str) -> Vec<u8> {
     let spec = GenSpec {
-        services: vec!["IAM".into()],
+        services: vec![service.into()],
         files_per_service_per_day: 1,
         traces_per_file: 850,
         ..GenSpec::default()
@@ -60,6 +66,14 @@ fn decode(c: &mut Criterion) {
     g.throughput(Throughput::Bytes(ndjson.len() as u64));
     g.bench_function("parse ndjson (general reader)", |b| {
         b.iter(|| parse_traces(black_box(&ndjson)).traces.len())
+    });
+    // `--parse candidates`: the whole text of a file without a watched action is scanned.
+    let ecs = inflate(&trace_file_of("ECS"), u64::MAX).json.into_owned();
+    let screen = ActionScreen::new(&["login".into(), "logout".into()]).expect("screenable");
+    assert!(!screen.may_match(&ecs), "the ECS file holds no login");
+    g.throughput(Throughput::Bytes(ecs.len() as u64));
+    g.bench_function("screen for login/logout (ECS file, no hit)", |b| {
+        b.iter(|| screen.may_match(black_box(&ecs)))
     });
     g.finish();
 }

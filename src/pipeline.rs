@@ -476,7 +476,11 @@ pub async fn run(
             .update(summary.files, summary.bytes, summary.alarms, summary.errors);
         match step {
             Step::File(mut outcome) => {
-                run.listed_traces.insert(outcome.key.clone());
+                // Only the digest checks ask which files were listed: without them, memory
+                // must not grow with the number of files.
+                if job.integrity.is_some() {
+                    run.listed_traces.insert(outcome.key.clone());
+                }
                 if outcome.waiting {
                     summary.files_awaiting_digest += 1;
                     if !hooks.done(&outcome, false).await {
@@ -754,8 +758,6 @@ impl Run {
     }
 }
 
-/// Downloads and processes one trace file. With `expect` (`--integrity enforce`), the
-/// file is processed only when its MD5 is the one its digest records.
 /// A file that could not be downloaded (or read): to be tried again by a later run.
 fn download_failed(cand: &Candidate, e: &StoreError) -> FileOutcome {
     // Store errors name the key already; the report puts it first.
@@ -766,6 +768,8 @@ fn download_failed(cand: &Candidate, e: &StoreError) -> FileOutcome {
     FileOutcome::unprocessed(cand, Some(format!("download failed: {reason}")))
 }
 
+/// Downloads and processes one trace file. With `expect` (`--integrity enforce`), the
+/// file is processed only when its MD5 is the one its digest records.
 async fn fetch_and_process(
     store: Arc<dyn ObjectStore>,
     proc: Arc<Processor>,
@@ -782,14 +786,15 @@ async fn fetch_and_process(
     rayon::spawn(move || {
         // A panic on hostile input must fail this file, not abort the whole run.
         let outcome = catch_unwind(AssertUnwindSafe(|| {
-            let read = fetched.or_else(|| {
-                let reader = store.blocking()?;
-                Some(reader.read_body(&cand.key, proc.max_file_size))
-            });
+            let read = match (fetched, store.blocking()) {
+                (Some(fetched), _) => fetched,
+                (None, Some(reader)) => reader.read_body(&cand.key, proc.max_file_size),
+                // Not fetched above only because the store reads synchronously.
+                (None, None) => Err(StoreError::other(&cand.key, "no synchronous reads")),
+            };
             let raw = match read {
-                Some(Ok(body)) => body,
-                Some(Err(e)) => return download_failed(&cand, &e),
-                None => return download_failed(&cand, &StoreError::other(&cand.key, "no reader")),
+                Ok(body) => body,
+                Err(e) => return download_failed(&cand, &e),
             };
             let mut known = None;
             if let Some(exp) = expect {

@@ -360,6 +360,19 @@ async fn check_get_body(store: &dyn ObjectStore) {
     put(store, "b/file.bin", &body).await;
     let got = store.get_body("b/file.bin", LIMIT).await.expect("get_body");
     assert_eq!(&got[..], &body[..]);
+    // A store that reads synchronously (a directory) answers the same there.
+    if let Some(reader) = store.blocking() {
+        let got = reader.read_body("b/file.bin", LIMIT).expect("read_body");
+        assert_eq!(&got[..], &body[..]);
+        assert!(matches!(
+            reader.read_body("b/missing.bin", LIMIT),
+            Err(StoreError::NotFound { .. })
+        ));
+        assert!(matches!(
+            reader.read_body("b/file.bin", 1000),
+            Err(StoreError::TooLarge { limit: 1000, .. })
+        ));
+    }
     match store.get_body("b/missing.bin", LIMIT).await {
         Err(StoreError::NotFound { key }) => assert_eq!(key, "b/missing.bin"),
         other => panic!("expected NotFound, got {other:?}"),

@@ -6,3 +6,7 @@
 
 #[path = "../../src/cts/mod.rs"]
 pub mod cts;
+
+/// The action screen of `--parse candidates` (`src/screen.rs`), also pure.
+#[path = "../../src/screen.rs"]
+pub mod screen;
