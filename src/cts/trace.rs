@@ -846,6 +846,25 @@ mod fast {
     const MAX_NUMBER_LEN: usize = 64;
 
     /// Bytes that end a run of plain string content: `"`, `\` and control characters.
+    /// Where in the first 16 bytes of `chunk` a string stops (`"`, `\\` or a control
+    /// character), with SSE2, which every x86_64 CPU has.
+    #[cfg(target_arch = "x86_64")]
+    #[inline]
+    fn stop16(chunk: &[u8]) -> Option<usize> {
+        use std::arch::x86_64::*;
+        let bytes: &[u8; 16] = chunk.first_chunk()?;
+        // SAFETY: SSE2 is part of x86_64; the load reads the 16 bytes of `bytes`.
+        let mask = unsafe {
+            let v = _mm_loadu_si128(bytes.as_ptr().cast::<__m128i>());
+            let quote = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8));
+            let backslash = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8));
+            // Unsigned v <= 0x1f: the minimum of v and 0x1f is v.
+            let control = _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1f)), v);
+            _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(quote, backslash), control)) as u32
+        };
+        (mask != 0).then(|| mask.trailing_zeros() as usize)
+    }
+
     static STOP: [bool; 256] = {
         let mut t = [false; 256];
         let mut i = 0;
@@ -967,26 +986,39 @@ mod fast {
         fn string_body(&mut self) -> Option<bool> {
             let mut escaped = false;
             loop {
-                // Eight bytes at a time (most of a trace's bytes are string content), with
-                // the classic "some byte is zero" / "some byte < n" word tests. They can
-                // only flag bytes above a true hit (borrows run upwards), so the lowest
-                // flagged byte is the exact stop. The byte loop below covers the last
-                // bytes of the buffer, shorter than a word.
-                const LO: u64 = 0x0101_0101_0101_0101;
-                const HI: u64 = 0x8080_8080_8080_8080;
-                let has_zero = |x: u64| x.wrapping_sub(LO) & !x & HI;
-                while let Some(chunk) = self.b.get(self.i..self.i + 8) {
-                    let mut word = [0u8; 8];
-                    word.copy_from_slice(chunk);
-                    let w = u64::from_le_bytes(word);
-                    let stop = has_zero(w ^ (LO * u64::from(b'"')))
-                        | has_zero(w ^ (LO * u64::from(b'\\')))
-                        | (w.wrapping_sub(LO * 0x20) & !w & HI);
-                    if stop != 0 {
-                        self.i += (stop.trailing_zeros() / 8) as usize;
+                // Most of a trace's bytes are string content. On x86_64, sixteen bytes at a
+                // time with SSE2 (every x86_64 CPU has it; the strings average 18 bytes, and
+                // a wider step measured slower). Elsewhere eight bytes at a time, with the
+                // classic "some byte is zero" / "some byte < n" word tests: they can only
+                // flag bytes above a true hit (borrows run upwards), so the lowest flagged
+                // byte is the exact stop. The byte loop below covers the last bytes of the
+                // buffer, shorter than a step.
+                #[cfg(target_arch = "x86_64")]
+                while let Some(chunk) = self.b.get(self.i..self.i + 16) {
+                    if let Some(stop) = stop16(chunk) {
+                        self.i += stop;
                         break;
                     }
-                    self.i += 8;
+                    self.i += 16;
+                }
+                #[cfg(not(target_arch = "x86_64"))]
+                {
+                    const LO: u64 = 0x0101_0101_0101_0101;
+                    const HI: u64 = 0x8080_8080_8080_8080;
+                    let has_zero = |x: u64| x.wrapping_sub(LO) & !x & HI;
+                    while let Some(chunk) = self.b.get(self.i..self.i + 8) {
+                        let mut word = [0u8; 8];
+                        word.copy_from_slice(chunk);
+                        let w = u64::from_le_bytes(word);
+                        let stop = has_zero(w ^ (LO * u64::from(b'"')))
+                            | has_zero(w ^ (LO * u64::from(b'\\')))
+                            | (w.wrapping_sub(LO * 0x20) & !w & HI);
+                        if stop != 0 {
+                            self.i += (stop.trailing_zeros() / 8) as usize;
+                            break;
+                        }
+                        self.i += 8;
+                    }
                 }
                 while let Some(&c) = self.b.get(self.i) {
                     if STOP[c as usize] {
