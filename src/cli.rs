@@ -158,7 +158,7 @@ pub struct GlobalArgs {
     /// every trace counted) or `candidates` (only files whose text holds a watched action
     /// between quotes or a \u escape; the others are inflated, which checks their gzip
     /// checksums, and must open and close like JSON lists or objects, but are not parsed:
-    /// malformed JSON inside them goes unreported and their traces uncounted; about a third
+    /// malformed JSON inside them goes unreported and their traces uncounted; about a quarter
     /// less CPU over a directory) [default: all].
     #[arg(long, global = true, env = "CTSGUARD_PARSE", value_name = "MODE")]
     pub parse: Option<String>,
