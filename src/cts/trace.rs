@@ -865,7 +865,46 @@ mod fast {
         (mask != 0).then(|| mask.trailing_zeros() as usize)
     }
 
-    static STOP: [bool; 256] = {
+    /// From `i`, whole 16-byte steps over string content: the position of the first byte
+    /// that stops a string (`"`, `\\` or a control character), or where fewer than 16 bytes
+    /// are left (the caller's byte loop finishes).
+    #[cfg(target_arch = "x86_64")]
+    #[inline]
+    pub(super) fn plain_run_sse2(b: &[u8], mut i: usize) -> usize {
+        while let Some(chunk) = b.get(i..i + 16) {
+            if let Some(stop) = stop16(chunk) {
+                return i + stop;
+            }
+            i += 16;
+        }
+        i
+    }
+
+    /// The same eight bytes at a time, for CPUs other than x86_64, with the classic "some byte
+    /// is zero" / "some byte < n" word tests. They can only flag bytes above a true hit
+    /// (borrows run upwards), so the lowest flagged byte is the exact stop.
+    #[cfg_attr(target_arch = "x86_64", allow(dead_code))]
+    #[inline]
+    pub(super) fn plain_run_words(b: &[u8], mut i: usize) -> usize {
+        const LO: u64 = 0x0101_0101_0101_0101;
+        const HI: u64 = 0x8080_8080_8080_8080;
+        let has_zero = |x: u64| x.wrapping_sub(LO) & !x & HI;
+        while let Some(chunk) = b.get(i..i + 8) {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            let w = u64::from_le_bytes(word);
+            let stop = has_zero(w ^ (LO * u64::from(b'"')))
+                | has_zero(w ^ (LO * u64::from(b'\\')))
+                | (w.wrapping_sub(LO * 0x20) & !w & HI);
+            if stop != 0 {
+                return i + (stop.trailing_zeros() / 8) as usize;
+            }
+            i += 8;
+        }
+        i
+    }
+
+    pub(super) static STOP: [bool; 256] = {
         let mut t = [false; 256];
         let mut i = 0;
         while i < 0x20 {
@@ -986,39 +1025,17 @@ mod fast {
         fn string_body(&mut self) -> Option<bool> {
             let mut escaped = false;
             loop {
-                // Most of a trace's bytes are string content. On x86_64, sixteen bytes at a
+                // Most of a trace's bytes are string content: on x86_64 sixteen bytes at a
                 // time with SSE2 (every x86_64 CPU has it; the strings average 18 bytes, and
-                // a wider step measured slower). Elsewhere eight bytes at a time, with the
-                // classic "some byte is zero" / "some byte < n" word tests: they can only
-                // flag bytes above a true hit (borrows run upwards), so the lowest flagged
-                // byte is the exact stop. The byte loop below covers the last bytes of the
-                // buffer, shorter than a step.
+                // a wider step measured slower), elsewhere a word at a time. The byte loop
+                // below covers the last bytes of the buffer, shorter than a step.
                 #[cfg(target_arch = "x86_64")]
-                while let Some(chunk) = self.b.get(self.i..self.i + 16) {
-                    if let Some(stop) = stop16(chunk) {
-                        self.i += stop;
-                        break;
-                    }
-                    self.i += 16;
+                {
+                    self.i = plain_run_sse2(self.b, self.i);
                 }
                 #[cfg(not(target_arch = "x86_64"))]
                 {
-                    const LO: u64 = 0x0101_0101_0101_0101;
-                    const HI: u64 = 0x8080_8080_8080_8080;
-                    let has_zero = |x: u64| x.wrapping_sub(LO) & !x & HI;
-                    while let Some(chunk) = self.b.get(self.i..self.i + 8) {
-                        let mut word = [0u8; 8];
-                        word.copy_from_slice(chunk);
-                        let w = u64::from_le_bytes(word);
-                        let stop = has_zero(w ^ (LO * u64::from(b'"')))
-                            | has_zero(w ^ (LO * u64::from(b'\\')))
-                            | (w.wrapping_sub(LO * 0x20) & !w & HI);
-                        if stop != 0 {
-                            self.i += (stop.trailing_zeros() / 8) as usize;
-                            break;
-                        }
-                        self.i += 8;
-                    }
+                    self.i = plain_run_words(self.b, self.i);
                 }
                 while let Some(&c) = self.b.get(self.i) {
                     if STOP[c as usize] {
@@ -1326,6 +1343,49 @@ mod tests {
         let mut e = GzEncoder::new(Vec::new(), Compression::fast());
         e.write_all(data).unwrap();
         e.finish().unwrap()
+    }
+
+    /// Both string scanners (the SSE2 one of x86_64 and the word one of other CPUs), each
+    /// finished by the byte loop as `string_body` does, stop exactly where a byte-by-byte
+    /// search does, from every start in buffers full of stops, bytes next to them (0x1f/0x20,
+    /// 0x7f/0x80, `!`/`#` around `"`, `[`/`]` around `\`) and plain text.
+    #[test]
+    fn string_scanners_stop_at_the_first_stop_byte() {
+        let alphabet = b"ab\"\\\x1f\x20\x01\x7f\x80\xff!#[]0";
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let finish = |b: &[u8], mut j: usize| {
+            while j < b.len() && !fast::STOP[b[j] as usize] {
+                j += 1;
+            }
+            j
+        };
+        for round in 0..400 {
+            let len = (next() % 90) as usize;
+            // Mostly plain text, so runs of every length occur before a stop.
+            let sparse = 1 + round % 24;
+            let b: Vec<u8> = (0..len)
+                .map(|_| match next() % sparse as u64 {
+                    0 => alphabet[(next() % alphabet.len() as u64) as usize],
+                    _ => b'a' + (next() % 26) as u8,
+                })
+                .collect();
+            for i in 0..=len {
+                let want = (i..len).find(|&j| fast::STOP[b[j] as usize]).unwrap_or(len);
+                let words = finish(&b, fast::plain_run_words(&b, i));
+                assert_eq!(words, want, "words from {i} in {b:?}");
+                #[cfg(target_arch = "x86_64")]
+                {
+                    let sse2 = finish(&b, fast::plain_run_sse2(&b, i));
+                    assert_eq!(sse2, want, "sse2 from {i} in {b:?}");
+                }
+            }
+        }
     }
 
     /// (traces, errors)
