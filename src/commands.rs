@@ -637,7 +637,16 @@ fn processor(s: &Settings) -> Arc<Processor> {
         // `enforce` hashes before processing; only `report` needs the hash of every file.
         hash: s.integrity == IntegrityMode::Report,
         screen: match s.parse {
-            ParseMode::Candidates => ActionScreen::new(s.rule.actions()),
+            ParseMode::Candidates => {
+                let screen = ActionScreen::new(s.rule.actions());
+                if screen.is_none() {
+                    tracing::warn!(
+                        "--parse candidates: an action holds a character JSON may escape \
+                         (\", \\, / or a control character): every file is parsed"
+                    );
+                }
+                screen
+            }
             ParseMode::All => None,
         },
     })
