@@ -194,9 +194,9 @@ impl ObjectStore for LocalStore {
     }
 
     async fn get_body(&self, key: &str, limit: u64) -> StoreResult<Bytes> {
-        let path = self.path_of(key)?;
-        let key = key.to_owned();
-        tokio::task::spawn_blocking(move || read_limited(&path, &key, limit).map(Bytes::from))
+        // The synchronous read, on a blocking thread.
+        let (store, key) = (self.clone(), key.to_owned());
+        tokio::task::spawn_blocking(move || store.read_body(&key, limit))
             .await
             .map_err(|e| StoreError::other("read", e))?
     }
