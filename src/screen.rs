@@ -6,8 +6,8 @@
 //! and control characters) stand for characters an action screened here does not have. So a
 //! file whose text holds neither `"<action>"` in any ASCII case nor `\u` anywhere holds no
 //! trace the rule matches, whatever its shape, and need not be parsed. Looking for those is one
-//! vectorised pass over the bytes (about 20 GB/s per core with AVX2, ten times faster than
-//! parsing); files that pass it are parsed as before.
+//! vectorised pass over the bytes (about 12 GB/s per core with SSE2, several times faster
+//! than parsing); files that pass it are parsed as before.
 //!
 //! The screen only ever lets a file through to the parser: a false hit (`"Login"` as some other
 //! field's value) costs a parse, never an alarm. An action with a character that JSON may write
@@ -93,10 +93,8 @@ impl ActionScreen {
     /// them between quotes, or a `\u` escape.
     pub fn may_match(&self, json: &[u8]) -> bool {
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU has AVX2, checked just above.
-            return unsafe { self.may_match_avx2(json) };
-        }
+        return self.may_match_sse2(json);
+        #[cfg(not(target_arch = "x86_64"))]
         self.may_match_scalar(json, 0)
     }
 
@@ -118,46 +116,42 @@ impl ActionScreen {
         }
     }
 
-    /// [`Self::may_match`] 32 positions at a time. A position is a candidate when it holds a
+    /// [`Self::may_match`] 16 positions at a time. A position is a candidate when it holds a
     /// quote, the next byte is an action's first (in either case) and the byte after the
     /// action's length is a quote, or when it holds `\u`; candidates are confirmed with
     /// [`Self::hit_at`]. Three compares narrow the positions so far that confirming is rare.
+    ///
+    /// SSE2, which every x86_64 CPU has, rather than AVX2: on the benchmark machine a 32-byte
+    /// AVX2 loop screened faster on its own, yet slowed the inflating around it so much that
+    /// the run took longer (BENCHMARKS.md, 2026-12-02).
     #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    unsafe fn may_match_avx2(&self, json: &[u8]) -> bool {
+    fn may_match_sse2(&self, json: &[u8]) -> bool {
         // With the heads in a fixed-size array the loop over them unrolls and their vectors
         // stay in registers; the default actions have two heads.
         match self.heads.as_slice() {
-            [a] => self.scan_avx2([*a], json),
-            [a, b] => self.scan_avx2([*a, *b], json),
-            [a, b, c] => self.scan_avx2([*a, *b, *c], json),
-            [a, b, c, d] => self.scan_avx2([*a, *b, *c, *d], json),
-            _ => self.scan_avx2_any(json),
+            [a] => self.scan_sse2([*a], json),
+            [a, b] => self.scan_sse2([*a, *b], json),
+            [a, b, c] => self.scan_sse2([*a, *b, *c], json),
+            [a, b, c, d] => self.scan_sse2([*a, *b, *c, *d], json),
+            // More than four: four at a time, each group a pass over `json`.
+            more => more.chunks(4).any(|group| {
+                let mut four = [group[0]; 4];
+                four[..group.len()].copy_from_slice(group);
+                self.scan_sse2(four, json)
+            }),
         }
     }
 
-    /// More than four heads: four at a time, each group a pass over `json`.
     #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    fn scan_avx2_any(&self, json: &[u8]) -> bool {
-        self.heads.chunks(4).any(|group| {
-            let mut four = [group[0]; 4];
-            four[..group.len()].copy_from_slice(group);
-            self.scan_avx2(four, json)
-        })
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    fn scan_avx2<const N: usize>(&self, heads: [Head; N], json: &[u8]) -> bool {
+    fn scan_sse2<const N: usize>(&self, heads: [Head; N], json: &[u8]) -> bool {
         use std::arch::x86_64::*;
-        const LANES: usize = 32;
-        let quote = _mm256_set1_epi8(b'"' as i8);
-        let backslash = _mm256_set1_epi8(b'\\' as i8);
-        let u = _mm256_set1_epi8(b'u' as i8);
+        const LANES: usize = 16;
+        // SAFETY (all intrinsics here): SSE2 is part of x86_64.
+        let splat = |b: u8| unsafe { _mm_set1_epi8(b as i8) };
+        let (quote, backslash, u) = (splat(b'"'), splat(b'\\'), splat(b'u'));
         // Per head: its first byte, and the bit that folds case (set for letters only).
-        let firsts = heads.map(|h| _mm256_set1_epi8(h.first as i8));
-        let folds = heads.map(|h| _mm256_set1_epi8(if h.letter { 0x20 } else { 0 }));
+        let firsts = heads.map(|h| splat(h.first));
+        let folds = heads.map(|h| splat(if h.letter { 0x20 } else { 0 }));
         let reach = heads.iter().map(|h| h.len + 1).max().unwrap_or(1);
         let mut i = 0;
         while i + LANES + reach <= json.len() {
@@ -165,20 +159,18 @@ impl ActionScreen {
             // after `i`: every load is inside `json`.
             let mut mask = unsafe {
                 let p = json.as_ptr().add(i);
-                let at = |k: usize| _mm256_loadu_si256(p.add(k).cast::<__m256i>());
+                let at = |k: usize| _mm_loadu_si128(p.add(k).cast::<__m128i>());
                 let (here, next) = (at(0), at(1));
-                let quoted = _mm256_cmpeq_epi8(here, quote);
-                let mut hits = _mm256_and_si256(
-                    _mm256_cmpeq_epi8(here, backslash),
-                    _mm256_cmpeq_epi8(next, u),
-                );
+                let quoted = _mm_cmpeq_epi8(here, quote);
+                let mut hits =
+                    _mm_and_si128(_mm_cmpeq_epi8(here, backslash), _mm_cmpeq_epi8(next, u));
                 for k in 0..N {
-                    let starts = _mm256_cmpeq_epi8(_mm256_or_si256(next, folds[k]), firsts[k]);
-                    let closes = _mm256_cmpeq_epi8(at(1 + heads[k].len), quote);
-                    let head = _mm256_and_si256(quoted, _mm256_and_si256(starts, closes));
-                    hits = _mm256_or_si256(hits, head);
+                    let starts = _mm_cmpeq_epi8(_mm_or_si128(next, folds[k]), firsts[k]);
+                    let closes = _mm_cmpeq_epi8(at(1 + heads[k].len), quote);
+                    let head = _mm_and_si128(quoted, _mm_and_si128(starts, closes));
+                    hits = _mm_or_si128(hits, head);
                 }
-                _mm256_movemask_epi8(hits) as u32
+                _mm_movemask_epi8(hits) as u32
             };
             while mask != 0 {
                 if self.hit_at(json, i + mask.trailing_zeros() as usize) {
@@ -272,19 +264,27 @@ mod tests {
     /// confirmation and the scalar rest must not miss one at a lane or loop boundary.
     #[test]
     fn no_position_is_missed() {
-        let s = screen(&["login", "logout", "q"]);
-        for len in [0usize, 1, 7, 8, 31, 32, 33, 40, 63, 64, 65, 100, 129] {
-            let base = filler(len);
-            assert!(!both(&s, &base), "filler of {len} bytes");
-            for needle in [&br#""login""#[..], br#""LOGOUT""#, br#""q""#, br#"\u"#] {
-                for at in 0..=len {
-                    let mut json = base.clone();
-                    json.splice(at..at, needle.iter().copied());
-                    assert!(
-                        both(&s, &json),
-                        "{} at {at} of {len}",
-                        String::from_utf8_lossy(needle)
-                    );
+        // One to four heads (first byte, length): each an instance of the vector loop.
+        let sets: [&[&str]; 4] = [
+            &["login"],
+            &["login", "logout"],
+            &["login", "logout", "q"],
+            &["login", "q", "Zed", "2fa"],
+        ];
+        for actions in sets {
+            let s = screen(actions);
+            for len in [
+                0usize, 1, 7, 8, 15, 16, 17, 31, 32, 33, 40, 63, 64, 65, 100, 129,
+            ] {
+                let base = filler(len);
+                assert!(!both(&s, &base), "filler of {len} bytes");
+                let quoted = actions.iter().map(|a| format!("\"{}\"", a.to_uppercase()));
+                for needle in quoted.chain([r"\u".to_owned()]) {
+                    for at in 0..=len {
+                        let mut json = base.clone();
+                        json.splice(at..at, needle.bytes());
+                        assert!(both(&s, &json), "{needle} at {at} of {len} for {actions:?}");
+                    }
                 }
             }
         }
