@@ -29,6 +29,8 @@ pub enum ScanStop {
     Lease(#[from] LeaseError),
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
+    #[error("alarm file {path}: cannot force it to disk before the checkpoint: {error}")]
+    AlarmSync { path: String, error: std::io::Error },
 }
 
 /// The time as the run sees it (`--now` plus the time elapsed).
@@ -130,6 +132,16 @@ impl ScanHooks {
         }
         if let Some(lease) = self.lease.lock().await.as_mut() {
             lease.renew(self.store.as_ref(), now).await?;
+        }
+        // The checkpoint counts the alarms written so far (`alert_logs`): they must be on
+        // disk before it is.
+        for path in self.state.alert_logs.keys() {
+            crate::notify::sync_alarm_file(std::path::Path::new(path)).map_err(|error| {
+                ScanStop::AlarmSync {
+                    path: path.clone(),
+                    error,
+                }
+            })?;
         }
         self.etag = self
             .state

@@ -486,6 +486,40 @@ fn alerts_can_go_to_a_file_and_use_the_legacy_message() {
     );
 }
 
+/// A device is a file a user may name (to count the alarms without keeping them); it cannot
+/// be synced, and must not fail the run for that.
+#[cfg(unix)]
+#[test]
+fn alerts_can_be_thrown_away_into_dev_null() {
+    let (dir, manifest) = generate_local(&GenSpec {
+        edge_cases: false,
+        ..spec()
+    });
+    let summary = dir.path().join("summary.json");
+    let out = backfill_dir(
+        dir.path(),
+        &[
+            "--alerts",
+            "/dev/null",
+            "--summary-json",
+            summary.to_str().unwrap_or_default(),
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: Value =
+        serde_json::from_slice(&std::fs::read(&summary).expect("summary")).expect("json");
+    assert_eq!(summary["errors"], 0);
+    assert_eq!(
+        summary["alarms"].as_u64(),
+        Some(manifest.expected_alarms.len() as u64)
+    );
+}
+
 #[test]
 fn the_readme_quickstart_over_the_checked_in_fixtures() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");

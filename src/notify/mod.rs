@@ -36,11 +36,11 @@ impl AlertDest {
     }
 }
 
-/// Writes one JSON object per line, each file's alerts at once and flushed (synced, for a
-/// file) before the checkpoint can record them as delivered.
+/// Writes one JSON object per line, each file's alerts at once and flushed; a file is synced
+/// before the checkpoint can record them as delivered, and at the end of the run.
 pub struct JsonLines {
     out: Box<dyn Write + Send>,
-    /// The file, to force alerts to disk before the checkpoint records them as delivered.
+    /// The file, to force alerts to disk at the end of the run.
     file: Option<std::fs::File>,
     /// The file's path and length: the checkpoint records how far the file was written, so
     /// a run after a crash can tell which alarms reached it after the last commit.
@@ -90,7 +90,10 @@ impl JsonLines {
         }
     }
 
-    /// Writes one file's alerts in a single write and, for a file, forces them to disk.
+    /// Writes one file's alerts in a single write. They reach the disk at the end of the run,
+    /// or before `scan` commits a checkpoint that counts them ([`sync_alarm_file`]): a killed
+    /// process loses nothing written, and syncing once per file made every file with an alarm
+    /// wait for the disk.
     pub fn emit(&mut self, alerts: &[Alert]) -> io::Result<()> {
         if alerts.is_empty() {
             return Ok(());
@@ -102,16 +105,18 @@ impl JsonLines {
         }
         self.out.write_all(&buf)?;
         self.out.flush()?;
-        if let Some(f) = &self.file {
-            f.sync_data()?;
-        }
         self.len += buf.len() as u64;
         self.written += alerts.len() as u64;
         Ok(())
     }
 
+    /// Flushes the stream and forces a file's alarms to disk.
     pub fn finish(&mut self) -> io::Result<()> {
-        self.out.flush()
+        self.out.flush()?;
+        match &self.file {
+            Some(f) => sync_file(f),
+            None => Ok(()),
+        }
     }
 
     pub fn written(&self) -> u64 {
@@ -123,6 +128,20 @@ impl JsonLines {
         self.path
             .as_ref()
             .map(|p| (p.display().to_string(), self.len))
+    }
+}
+
+/// Forces what was written to the alarm file at `path` to disk (before a checkpoint counts it).
+pub fn sync_alarm_file(path: &std::path::Path) -> io::Result<()> {
+    sync_file(&std::fs::File::open(path)?)
+}
+
+/// A device or a pipe (`--alerts /dev/null`, a FIFO) has nothing to sync, and refuses to.
+fn sync_file(f: &std::fs::File) -> io::Result<()> {
+    if f.metadata()?.is_file() {
+        f.sync_data()
+    } else {
+        Ok(())
     }
 }
 
