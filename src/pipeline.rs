@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use futures::future::{self, Either, FutureExt};
+use futures::future::{self, FutureExt};
 use futures::stream::{self, StreamExt};
 use md5::{Digest, Md5};
 use serde::Serialize;
@@ -271,6 +271,17 @@ enum Step {
     Note(Listed),
 }
 
+/// What becomes of one listed item: known at once, a trace file to read and process, or a
+/// digest to fetch.
+enum Plan {
+    Ready(Step),
+    File(Candidate, Option<Expected>),
+    Fetch(future::BoxFuture<'static, Step>),
+}
+
+/// Local trace files read and processed by one worker job (about 8 MB of JSON).
+const LOCAL_BATCH: usize = 8;
+
 /// What to process.
 #[derive(Clone)]
 pub struct Job {
@@ -405,7 +416,7 @@ pub async fn run(
         }
         None => listed,
     };
-    let (store, proc) = (job.store.clone(), job.proc.clone());
+    let store = job.store.clone();
     let (done_before, owns, window) = (job.done_before.clone(), job.owns.clone(), job.window);
     let integrity = job.integrity.clone();
     // Under `enforce`, what the digests read above expect of each file.
@@ -417,60 +428,70 @@ pub async fn run(
     // A digest that could not be read may be the one listing a file: nothing is declared
     // unlisted then, the files wait for the next run.
     let strict = !run.incomplete;
-    let mut steps = listed
-        .map(move |item| match item {
-            Listed::Trace(cand) if !window.contains(cand.file.time) => {
-                Either::Right(future::ready(Step::Outside))
-            }
-            Listed::Trace(cand) if done_before(&cand.key) || !owns(&cand.key) => {
-                Either::Right(future::ready(Step::Skipped))
-            }
-            Listed::Trace(cand) => match integrity.as_deref() {
-                Some(ij) if ij.mode == Mode::Enforce => {
-                    let finding = |detail: &str| Finding {
+    let plans = listed.map(move |item| match item {
+        Listed::Trace(cand) if !window.contains(cand.file.time) => Plan::Ready(Step::Outside),
+        Listed::Trace(cand) if done_before(&cand.key) || !owns(&cand.key) => {
+            Plan::Ready(Step::Skipped)
+        }
+        Listed::Trace(cand) => match integrity.as_deref() {
+            Some(ij) if ij.mode == Mode::Enforce => match expected.get(&cand.key) {
+                Some(exp) => Plan::File(cand, Some(exp.clone())),
+                None if strict && digest_due(cand.file.time) <= now => {
+                    let f = Finding {
                         key: cand.key.clone(),
                         file: Some(cand.file.clone()),
                         status: Integrity::NotInDigest,
-                        detail: detail.to_owned(),
+                        detail: "no digest lists it, and its digest is due: not processed".into(),
                     };
-                    match expected.get(&cand.key) {
-                        Some(exp) => Either::Left(
-                            fetch_and_process(store.clone(), proc.clone(), cand, Some(exp.clone()))
-                                .map(Step::File)
-                                .boxed(),
-                        ),
-                        None if strict && digest_due(cand.file.time) <= now => {
-                            let f =
-                                finding("no digest lists it, and its digest is due: not processed");
-                            let outcome = FileOutcome::rejected(&cand, None, f, 0);
-                            Either::Right(future::ready(Step::File(outcome)))
-                        }
-                        None => Either::Right(future::ready(Step::File(FileOutcome::unprocessed(
-                            &cand, None,
-                        )))),
+                    Plan::Ready(Step::File(FileOutcome::rejected(&cand, None, f, 0)))
+                }
+                None => Plan::Ready(Step::File(FileOutcome::unprocessed(&cand, None))),
+            },
+            _ => Plan::File(cand, None),
+        },
+        Listed::Digest(cand) => match integrity.as_deref() {
+            Some(ij) if !done_before(&cand.key) => {
+                let (store, check) = (store.clone(), ij.check.clone());
+                Plan::Fetch(
+                    async move {
+                        Step::Digest(check.fetch(store.as_ref(), cand).await.map(Box::new))
                     }
-                }
-                _ => Either::Left(
-                    fetch_and_process(store.clone(), proc.clone(), cand, None)
+                    .boxed(),
+                )
+            }
+            _ => Plan::Ready(Step::Note(Listed::Digest(cand))),
+        },
+        other => Plan::Ready(Step::Note(other)),
+    });
+    let (store, proc) = (job.store.clone(), job.proc.clone());
+    let mut steps = match job.store.blocking() {
+        // Local files: consecutive files go to a worker together, so that this task wakes
+        // once per batch rather than once per file (each wake-up interrupts a worker on a
+        // machine with as many workers as cores). Enough batches are in flight to keep every
+        // worker busy while this task writes the results of the first.
+        Some(_) => {
+            let in_flight =
+                (job.concurrency / LOCAL_BATCH).max(2 * rayon::current_num_threads() + 1);
+            plans
+                .ready_chunks(LOCAL_BATCH)
+                .map(move |batch| process_batch(store.clone(), proc.clone(), batch))
+                .buffered(in_flight)
+                .flat_map(stream::iter)
+                .boxed()
+        }
+        None => plans
+            .map(move |plan| match plan {
+                Plan::Ready(step) => future::ready(step).boxed(),
+                Plan::File(cand, expect) => {
+                    fetch_and_process(store.clone(), proc.clone(), cand, expect)
                         .map(Step::File)
-                        .boxed(),
-                ),
-            },
-            Listed::Digest(cand) => match integrity.as_deref() {
-                Some(ij) if !done_before(&cand.key) => {
-                    let (store, check) = (store.clone(), ij.check.clone());
-                    Either::Left(
-                        async move {
-                            Step::Digest(check.fetch(store.as_ref(), cand).await.map(Box::new))
-                        }
-                        .boxed(),
-                    )
+                        .boxed()
                 }
-                _ => Either::Right(future::ready(Step::Note(Listed::Digest(cand)))),
-            },
-            other => Either::Right(future::ready(Step::Note(other))),
-        })
-        .buffered(job.concurrency.max(1));
+                Plan::Fetch(fetch) => fetch,
+            })
+            .buffered(job.concurrency.max(1))
+            .boxed(),
+    };
     while let Some(step) = steps.next().await {
         job.progress
             .update(summary.files, summary.bytes, summary.alarms, summary.errors);
@@ -768,71 +789,130 @@ fn download_failed(cand: &Candidate, e: &StoreError) -> FileOutcome {
     FileOutcome::unprocessed(cand, Some(format!("download failed: {reason}")))
 }
 
-/// Downloads and processes one trace file. With `expect` (`--integrity enforce`), the
-/// file is processed only when its MD5 is the one its digest records.
+/// Downloads and processes one trace file (on a worker). With `expect`
+/// (`--integrity enforce`), the file is processed only when its MD5 is the one its digest
+/// records.
 async fn fetch_and_process(
     store: Arc<dyn ObjectStore>,
     proc: Arc<Processor>,
     cand: Candidate,
     expect: Option<Expected>,
 ) -> FileOutcome {
-    // A local file is read by the worker that decodes it (see `ObjectStore::blocking`).
-    let fetched = match store.blocking() {
-        Some(_) => None,
-        None => Some(store.get_body(&cand.key, proc.max_file_size).await),
-    };
+    let fetched = store.get_body(&cand.key, proc.max_file_size).await;
     let failed = FileOutcome::unprocessed(&cand, Some(String::new()));
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    rayon::spawn(move || {
-        // A panic on hostile input must fail this file, not abort the whole run.
-        let outcome = catch_unwind(AssertUnwindSafe(|| {
-            let read = match (fetched, store.blocking()) {
-                (Some(fetched), _) => fetched,
-                (None, Some(reader)) => reader.read_body(&cand.key, proc.max_file_size),
-                // Not fetched above only because the store reads synchronously.
-                (None, None) => Err(StoreError::other(&cand.key, "no synchronous reads")),
-            };
-            let raw = match read {
-                Ok(body) => body,
-                Err(e) => return download_failed(&cand, &e),
-            };
-            let mut known = None;
-            if let Some(exp) = expect {
-                let md5: [u8; 16] = Md5::digest(&raw).into();
-                known = Some(md5);
-                if !md5_matches(&exp.md5, &md5) {
-                    let finding = Finding {
-                        key: cand.key.clone(),
-                        file: Some(cand.file.clone()),
-                        status: Integrity::HashMismatch,
-                        detail: format!(
-                            "{} records MD5 {}, the stored bytes have {}: not processed",
-                            exp.digest,
-                            exp.md5,
-                            hex::encode(md5)
-                        ),
-                    };
-                    return FileOutcome::rejected(&cand, Some(md5), finding, raw.len() as u64);
-                }
-            }
-            proc.process(&cand, &raw, known)
-        }));
-        let _ = tx.send(outcome);
-    });
-    let problem = match rx.await {
-        Ok(Ok(outcome)) => return outcome,
-        Ok(Err(panic)) => {
-            let what = panic
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_default();
-            format!("internal error while processing: {what}")
-        }
-        Err(_) => "processing was cancelled".into(),
-    };
-    FileOutcome {
+    let outcome = on_worker(move || process_fetched(&proc, &cand, fetched, expect)).await;
+    outcome.unwrap_or_else(|problem| FileOutcome {
         problems: vec![problem],
         ..failed
+    })
+}
+
+/// Reads and processes a batch of local trace files, in order, on one worker (see
+/// [`ObjectStore::blocking`]); the other steps of the batch (a digest to read, a file not
+/// selected) keep their places.
+async fn process_batch(
+    store: Arc<dyn ObjectStore>,
+    proc: Arc<Processor>,
+    batch: Vec<Plan>,
+) -> Vec<Step> {
+    let mut steps: Vec<Option<Step>> = Vec::with_capacity(batch.len());
+    let (mut files, mut fetches) = (Vec::new(), Vec::new());
+    for (at, plan) in batch.into_iter().enumerate() {
+        match plan {
+            Plan::Ready(step) => steps.push(Some(step)),
+            Plan::File(cand, expect) => {
+                files.push((at, cand, expect));
+                steps.push(None);
+            }
+            Plan::Fetch(fetch) => {
+                fetches.push(fetch.map(move |step| (at, step)));
+                steps.push(None);
+            }
+        }
     }
+    let places: Vec<(usize, Candidate)> = files.iter().map(|(at, c, _)| (*at, c.clone())).collect();
+    let processed = on_worker(move || {
+        let Some(reader) = store.blocking() else {
+            return Vec::new();
+        };
+        files
+            .into_iter()
+            .map(|(_, cand, expect)| {
+                let read = reader.read_body(&cand.key, proc.max_file_size);
+                process_fetched(&proc, &cand, read, expect)
+            })
+            .collect::<Vec<_>>()
+    });
+    let (processed, fetched) = future::join(processed, future::join_all(fetches)).await;
+    let mut outcomes = processed.unwrap_or_default().into_iter();
+    for (at, cand) in places {
+        // Only a worker that stopped before the end leaves a file without its outcome.
+        let outcome = outcomes.next().unwrap_or_else(|| {
+            FileOutcome::unprocessed(&cand, Some("processing was cancelled".into()))
+        });
+        steps[at] = Some(Step::File(outcome));
+    }
+    for (at, step) in fetched {
+        steps[at] = Some(step);
+    }
+    steps.into_iter().flatten().collect()
+}
+
+/// Runs `work` on the rayon pool and waits for it without blocking the runtime; `Err` says
+/// why it gave no result.
+async fn on_worker<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, String> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    rayon::spawn(move || {
+        let _ = tx.send(work());
+    });
+    rx.await.map_err(|_| "processing was cancelled".to_owned())
+}
+
+/// Processes one trace file as read (`fetched`). A panic on hostile input fails this file,
+/// not the run.
+fn process_fetched(
+    proc: &Processor,
+    cand: &Candidate,
+    fetched: Result<bytes::Bytes, StoreError>,
+    expect: Option<Expected>,
+) -> FileOutcome {
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        let raw = match fetched {
+            Ok(body) => body,
+            Err(e) => return download_failed(cand, &e),
+        };
+        let mut known = None;
+        if let Some(exp) = expect {
+            let md5: [u8; 16] = Md5::digest(&raw).into();
+            known = Some(md5);
+            if !md5_matches(&exp.md5, &md5) {
+                let finding = Finding {
+                    key: cand.key.clone(),
+                    file: Some(cand.file.clone()),
+                    status: Integrity::HashMismatch,
+                    detail: format!(
+                        "{} records MD5 {}, the stored bytes have {}: not processed",
+                        exp.digest,
+                        exp.md5,
+                        hex::encode(md5)
+                    ),
+                };
+                return FileOutcome::rejected(cand, Some(md5), finding, raw.len() as u64);
+            }
+        }
+        proc.process(cand, &raw, known)
+    }));
+    outcome.unwrap_or_else(|panic| {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        FileOutcome::unprocessed(
+            cand,
+            Some(format!("internal error while processing: {what}")),
+        )
+    })
 }
