@@ -25,7 +25,8 @@ use std::sync::Arc;
 use anyhow::{bail, Context, Result};
 use ctsguard::cts::trace::{parse_traces, parse_traces_general};
 use ctsguard::store::{ObjectStore, S3Options, S3Store};
-use flate2::read::MultiGzDecoder;
+// As ctsguard decodes: in place, not through flate2's copying reader.
+use flate2::bufread::MultiGzDecoder;
 use futures::stream::{self, StreamExt};
 
 #[derive(Clone, Copy, PartialEq)]

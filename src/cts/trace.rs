@@ -11,7 +11,8 @@ use std::fmt;
 use std::io::Read;
 
 use chrono::{DateTime, FixedOffset, NaiveDateTime, TimeZone, Utc};
-use flate2::read::MultiGzDecoder;
+// The bufread decoder reads the bytes in place; the read one copies them into a buffer first.
+use flate2::bufread::MultiGzDecoder;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 /// One trace, borrowing its strings from the file's bytes where it can.
