@@ -168,7 +168,8 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "CTSGUARD_PUBLIC_KEY", value_name = "FILE")]
     pub public_key: Option<PathBuf>,
 
-    /// Downloads in flight at once; bounds memory [default: 16].
+    /// Downloads in flight at once; bounds memory. A directory source reads each file on the
+    /// worker that decodes it, 8 files per job, N/8 jobs (at least 2 per worker + 1) in flight [default: 16].
     #[arg(long, global = true, env = "CTSGUARD_CONCURRENCY", value_name = "N")]
     pub concurrency: Option<usize>,
 

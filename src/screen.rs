@@ -6,7 +6,7 @@
 //! and control characters) stand for characters an action screened here does not have. So a
 //! file whose text holds neither `"<action>"` in any ASCII case nor `\u` anywhere holds no
 //! trace the rule matches, whatever its shape, and need not be parsed. Looking for those is one
-//! vectorised pass over the bytes (about 12 GB/s per core with SSE2, several times faster
+//! vectorised pass over the bytes (about 11 GB/s per core with SSE2, several times faster
 //! than parsing); files that pass it are parsed as before.
 //!
 //! The screen only ever lets a file through to the parser: a false hit (`"Login"` as some other
