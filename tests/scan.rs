@@ -161,6 +161,40 @@ fn successive_scans_process_every_file_once() {
     assert!(s["files_skipped"].as_u64().unwrap_or(0) > 0);
 }
 
+/// Before each commit the scan forces the alarm files its checkpoint names to disk; a file an
+/// earlier run wrote and that is gone since (rotated away, another `--alerts`) is no reason to
+/// stop.
+#[test]
+fn an_alarm_file_gone_since_the_last_run_does_not_stop_the_next() {
+    let t = Tree::new(&spec());
+    let first = scan(&t, "2026-10-01T00:00:00Z", &[]);
+    assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
+    let old = t.path("alerts.jsonl");
+    let recorded = checkpoint(&t.path("state/checkpoint.json"));
+    assert!(
+        recorded["alert_logs"]
+            .get(old.display().to_string())
+            .is_some(),
+        "the checkpoint names the alarm file: {recorded}"
+    );
+    let before = alarm_lines(&old);
+    std::fs::remove_file(&old).expect("rotate the alarm file away");
+
+    // Commits while files are processed, the first before any alarm is written.
+    let second = scan_cmd_to(
+        &t,
+        "2026-10-02T00:00:00Z",
+        "other.jsonl",
+        &["--commit-interval", "1ms"],
+    )
+    .output()
+    .expect("run scan");
+    assert_eq!(second.status.code(), Some(0), "{}", stderr(&second));
+    let after = alarm_lines(&t.path("other.jsonl"));
+    let all: BTreeSet<_> = before.into_iter().chain(after).collect();
+    assert_eq!(all, expected(&t.manifest));
+}
+
 #[test]
 fn late_files_month_boundaries_and_shared_timestamps_are_not_missed() {
     let t = Tree::new(&spec());

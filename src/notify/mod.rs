@@ -132,8 +132,13 @@ impl JsonLines {
 }
 
 /// Forces what was written to the alarm file at `path` to disk (before a checkpoint counts it).
+/// A file that is gone (rotated away since an earlier run recorded it) has nothing to sync.
 pub fn sync_alarm_file(path: &std::path::Path) -> io::Result<()> {
-    sync_file(&std::fs::File::open(path)?)
+    match std::fs::File::open(path) {
+        Ok(f) => sync_file(&f),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 /// A device or a pipe (`--alerts /dev/null`, a FIFO) has nothing to sync, and refuses to.
