@@ -245,22 +245,29 @@ fn pick<T>(
 }
 
 /// A list of names (folders, actions), duplicates dropped (a region named twice must not be
-/// read twice), each checked to be a single folder name.
+/// read twice).
 fn name_list(v: Option<Val<String>>) -> Result<Option<Vec<String>>, ConfigError> {
     let Some(v) = v else { return Ok(None) };
     let mut items: Vec<String> = Vec::new();
     for item in split_list(&v.value) {
-        if item.contains('/') {
-            return Err(invalid(
-                &v.origin,
-                format!("{item:?}: a folder name cannot contain '/'"),
-            ));
-        }
         if !items.iter().any(|i| i == item) {
             items.push(item.to_owned());
         }
     }
     Ok((!items.is_empty()).then_some(items))
+}
+
+/// A list of folder names (regions, trackers, services): [`name_list`], each a single folder.
+fn folder_list(v: Option<Val<String>>) -> Result<Option<Vec<String>>, ConfigError> {
+    let origin = v.as_ref().map(|v| v.origin.clone()).unwrap_or_default();
+    let names = name_list(v)?;
+    match names.iter().flatten().find(|n| n.contains('/')) {
+        Some(n) => Err(invalid(
+            &origin,
+            format!("{n:?}: a folder name cannot contain '/'"),
+        )),
+        None => Ok(names),
+    }
 }
 
 impl Settings {
@@ -359,7 +366,7 @@ impl Settings {
         }
 
         let join = |l: Option<StrList>| l.map(|l| l.joined());
-        let regions = name_list(pick(
+        let regions = folder_list(pick(
             m,
             "regions",
             g.regions.clone(),
@@ -367,7 +374,7 @@ impl Settings {
             "regions",
             fp,
         ))?;
-        let trackers = name_list(pick(
+        let trackers = folder_list(pick(
             m,
             "trackers",
             g.trackers.clone(),
@@ -375,7 +382,7 @@ impl Settings {
             "trackers",
             fp,
         ))?;
-        let services = name_list(pick(
+        let services = folder_list(pick(
             m,
             "services",
             g.services.clone(),

@@ -254,6 +254,47 @@ fn parse_candidates_raises_the_same_alarms_and_parses_only_files_with_watched_ac
     );
 }
 
+/// An action is not a folder: `/` in one is taken (the screen cannot look for it, so every
+/// file is parsed, and the run says so); in a region it is refused, naming the setting.
+#[test]
+fn an_action_with_a_slash_is_taken_and_turns_the_screen_off() {
+    let (dir, manifest) = generate_local(&GenSpec {
+        edge_cases: false,
+        ..spec()
+    });
+    let summary = dir.path().join("summary.json");
+    let out = backfill_dir(
+        dir.path(),
+        &[
+            "--actions",
+            "login,logout,iam/login",
+            "--parse",
+            "candidates",
+            "--summary-json",
+            summary.to_str().unwrap_or_default(),
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("every file is parsed"), "{stderr}");
+    let summary: Value =
+        serde_json::from_slice(&std::fs::read(&summary).expect("summary")).expect("json");
+    assert_eq!(summary["files_screened"], 0);
+    assert_eq!(
+        alarm_set(&alarm_lines(&out)),
+        expected_set(&manifest),
+        "the same alarms"
+    );
+
+    let region = backfill_dir(dir.path(), &["--regions", "eu-de/x"]);
+    assert_eq!(region.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&region.stderr);
+    assert!(
+        stderr.contains("regions") && stderr.contains("cannot contain '/'"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn a_parse_mode_that_does_not_exist_is_refused_at_start() {
     let (dir, _) = generate_local(&spec());
