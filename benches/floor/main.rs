@@ -1,8 +1,8 @@
 //! The floors of the end-to-end benchmark (`benches/run.py`): what any tool that reads every
 //! byte must spend at least.
 //!
-//!     ctsguard-floor inflate --threads 2 FILE...      decompress every file with flate2 (zlib-rs, the
-//!                                            library and backend ctsguard uses), N threads
+//!     ctsguard-floor inflate --threads 2 FILE...      decompress every file as ctsguard does (its
+//!                                            inflate call: flate2, zlib-rs), N threads
 //!     ctsguard-floor inflate --threads 2 --list LIST  the same, file names one per line in LIST
 //!     ctsguard-floor download --endpoint URL --bucket B --prefix P --concurrency 16
 //!                                            download every trace file under P through
@@ -17,16 +17,13 @@
 //!
 //! Prints one JSON line: files, compressed and decompressed bytes (and traces).
 
-use std::io::Read;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
-use ctsguard::cts::trace::{parse_traces, parse_traces_general};
+use ctsguard::cts::trace::{inflate_into, parse_traces, parse_traces_general};
 use ctsguard::store::{ObjectStore, S3Options, S3Store};
-// As ctsguard decodes: in place, not through flate2's copying reader.
-use flate2::bufread::MultiGzDecoder;
 use futures::stream::{self, StreamExt};
 
 #[derive(Clone, Copy, PartialEq)]
@@ -45,7 +42,7 @@ fn inflate(files: Vec<PathBuf>, threads: usize, parse: Parse) -> Result<()> {
             .map(|_| {
                 s.spawn(|| -> Result<()> {
                     // One buffer per thread, reused: the floor must not pay for allocation.
-                    let mut out = Vec::with_capacity(16 << 20);
+                    let mut out = Vec::new();
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some(path) = files.get(i) else {
@@ -53,14 +50,19 @@ fn inflate(files: Vec<PathBuf>, threads: usize, parse: Parse) -> Result<()> {
                         };
                         let raw =
                             std::fs::read(path).with_context(|| path.display().to_string())?;
-                        out.clear();
-                        MultiGzDecoder::new(&raw[..]).read_to_end(&mut out)?;
+                        // ctsguard's own call of the library (in place, into a buffer it
+                        // does not zero again), and nothing else.
+                        let inflated = inflate_into(&raw, u64::MAX, &mut out);
+                        if let Some(e) = inflated.error {
+                            bail!("{}: {e}", path.display());
+                        }
+                        let json = &inflated.json[..];
                         raw_total.fetch_add(raw.len() as u64, Ordering::Relaxed);
-                        json_total.fetch_add(out.len() as u64, Ordering::Relaxed);
+                        json_total.fetch_add(json.len() as u64, Ordering::Relaxed);
                         let n = match parse {
                             Parse::No => 0,
-                            Parse::Fast => parse_traces(&out).traces.len(),
-                            Parse::General => parse_traces_general(&out).traces.len(),
+                            Parse::Fast => parse_traces(json).traces.len(),
+                            Parse::General => parse_traces_general(json).traces.len(),
                         };
                         traces.fetch_add(n as u64, Ordering::Relaxed);
                     }
