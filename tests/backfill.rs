@@ -83,6 +83,16 @@ fn backfill_dir(dir: &Path, extra: &[&str]) -> Output {
         .expect("run")
 }
 
+/// [`backfill_dir`] with `--summary-json`: the output and the summary.
+fn backfill_dir_summary(dir: &Path, extra: &[&str]) -> (Output, Value) {
+    let path = dir.join("summary.json");
+    let mut args = extra.to_vec();
+    args.extend(["--summary-json", path.to_str().unwrap_or_default()]);
+    let out = backfill_dir(dir, &args);
+    let summary = serde_json::from_slice(&std::fs::read(&path).expect("summary")).expect("json");
+    (out, summary)
+}
+
 #[test]
 fn directory_backfill_finds_exactly_the_expected_alarms_and_reports_bad_files() {
     let (dir, manifest) = generate_local(&spec());
@@ -262,23 +272,18 @@ fn an_action_with_a_slash_is_taken_and_turns_the_screen_off() {
         edge_cases: false,
         ..spec()
     });
-    let summary = dir.path().join("summary.json");
-    let out = backfill_dir(
+    let (out, summary) = backfill_dir_summary(
         dir.path(),
         &[
             "--actions",
             "login,logout,iam/login",
             "--parse",
             "candidates",
-            "--summary-json",
-            summary.to_str().unwrap_or_default(),
         ],
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("every file is parsed"), "{stderr}");
-    let summary: Value =
-        serde_json::from_slice(&std::fs::read(&summary).expect("summary")).expect("json");
     assert_eq!(summary["files_screened"], 0);
     assert_eq!(
         alarm_set(&alarm_lines(&out)),
@@ -536,24 +541,13 @@ fn alerts_can_be_thrown_away_into_dev_null() {
         edge_cases: false,
         ..spec()
     });
-    let summary = dir.path().join("summary.json");
-    let out = backfill_dir(
-        dir.path(),
-        &[
-            "--alerts",
-            "/dev/null",
-            "--summary-json",
-            summary.to_str().unwrap_or_default(),
-        ],
-    );
+    let (out, summary) = backfill_dir_summary(dir.path(), &["--alerts", "/dev/null"]);
     assert_eq!(
         out.status.code(),
         Some(0),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let summary: Value =
-        serde_json::from_slice(&std::fs::read(&summary).expect("summary")).expect("json");
     assert_eq!(summary["errors"], 0);
     assert_eq!(
         summary["alarms"].as_u64(),
