@@ -830,27 +830,30 @@ async fn process_batch(
             }
         }
     }
-    let places: Vec<(usize, Candidate)> = files.iter().map(|(at, c, _)| (*at, c.clone())).collect();
+    // Shared with the worker rather than moved: a worker that gives no result still leaves
+    // every file of the batch an outcome.
+    let files = Arc::new(files);
+    let batch_files = files.clone();
     let processed = on_worker(move || {
         let Some(reader) = store.blocking() else {
             return Vec::new();
         };
-        files
-            .into_iter()
+        batch_files
+            .iter()
             .map(|(_, cand, expect)| {
                 let read = reader.read_body(&cand.key, proc.max_file_size);
-                process_fetched(&proc, &cand, read, expect)
+                process_fetched(&proc, cand, read, expect.clone())
             })
             .collect::<Vec<_>>()
     });
     let (processed, fetched) = future::join(processed, future::join_all(fetches)).await;
     let mut outcomes = processed.unwrap_or_default().into_iter();
-    for (at, cand) in places {
+    for (at, cand, _) in files.iter() {
         // Only a worker that stopped before the end leaves a file without its outcome.
         let outcome = outcomes.next().unwrap_or_else(|| {
-            FileOutcome::unprocessed(&cand, Some("processing was cancelled".into()))
+            FileOutcome::unprocessed(cand, Some("processing was cancelled".into()))
         });
-        steps[at] = Some(Step::File(outcome));
+        steps[*at] = Some(Step::File(outcome));
     }
     for (at, step) in fetched {
         steps[at] = Some(step);
