@@ -830,30 +830,27 @@ async fn process_batch(
             }
         }
     }
-    // Shared with the worker rather than moved: a worker that gives no result still leaves
-    // every file of the batch an outcome.
-    let files = Arc::new(files);
-    let batch_files = files.clone();
+    let places: Vec<(usize, Candidate)> = files.iter().map(|(at, c, _)| (*at, c.clone())).collect();
     let processed = on_worker(move || {
         let Some(reader) = store.blocking() else {
             return Vec::new();
         };
-        batch_files
-            .iter()
+        files
+            .into_iter()
             .map(|(_, cand, expect)| {
                 let read = reader.read_body(&cand.key, proc.max_file_size);
-                process_fetched(&proc, cand, read, expect.clone())
+                process_fetched(&proc, &cand, read, expect)
             })
             .collect::<Vec<_>>()
     });
     let (processed, fetched) = future::join(processed, future::join_all(fetches)).await;
     let mut outcomes = processed.unwrap_or_default().into_iter();
-    for (at, cand, _) in files.iter() {
+    for (at, cand) in places {
         // Only a worker that stopped before the end leaves a file without its outcome.
         let outcome = outcomes.next().unwrap_or_else(|| {
-            FileOutcome::unprocessed(cand, Some("processing was cancelled".into()))
+            FileOutcome::unprocessed(&cand, Some("processing was cancelled".into()))
         });
-        steps[*at] = Some(Step::File(outcome));
+        steps[at] = Some(Step::File(outcome));
     }
     for (at, step) in fetched {
         steps[at] = Some(step);
