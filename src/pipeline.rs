@@ -830,6 +830,9 @@ async fn process_batch(
             }
         }
     }
+    // Where each file's outcome goes, and its candidate for an outcome the worker did not give;
+    // the worker takes the files themselves. Sharing them with it instead (d8d13ac) saved these
+    // few strings but made peak memory erratic (BENCHMARKS.md, the run of 2318d31).
     let places: Vec<(usize, Candidate)> = files.iter().map(|(at, c, _)| (*at, c.clone())).collect();
     let processed = on_worker(move || {
         let Some(reader) = store.blocking() else {
